@@ -1,0 +1,199 @@
+"""Typed configuration of a corpus build (`configs/corpus/*.yaml`).
+
+Defaults follow the published rules (Gopher, C4, FineWeb) so a config only names what it changes.
+Unknown fields are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from scalelab.config_errors import load_model
+
+SOURCE_TYPES = ("warc", "html", "jsonl", "parquet", "text", "paths")
+
+
+def _fraction(v: float) -> float:
+    if not 0.0 <= v <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return v
+
+
+def _positive(v: float) -> float:
+    if v <= 0:
+        raise ValueError("must be greater than 0")
+    return v
+
+
+Fraction = Annotated[float, AfterValidator(_fraction)]
+Positive = Annotated[float, AfterValidator(_positive)]
+PositiveInt = Annotated[int, AfterValidator(_positive)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(Section):
+    """One input: a path, glob, directory, URI (s3://, gs://, file://) or a list-of-paths file."""
+
+    path: str
+    type: Optional[Literal["warc", "html", "jsonl", "parquet", "text", "paths"]] = None
+    # For `paths` lists (Common Crawl's warc.paths.gz): the type of the listed files and the
+    # prefix that relative lines are joined to.
+    listed_type: Optional[Literal["warc", "html", "jsonl", "parquet", "text"]] = None
+    prefix: str = ""
+    text_field: str = "text"
+    id_field: Optional[str] = None
+    url_field: Optional[str] = None
+    date_field: Optional[str] = None
+
+
+class ExtractConfig(Section):
+    backend: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    main_content: bool = True
+    timeout_s: Positive = 5.0
+    # WARC responses with other content types are dropped as `unsupported_content_type`.
+    content_types: list[str] = ["text/html", "application/xhtml+xml", "text/plain"]
+    # Records larger than this are dropped as `too_large` before any parsing.
+    max_bytes: PositiveInt = 10_000_000
+    # HTTP responses with another status are dropped as `http_status`.
+    http_ok_only: bool = True
+
+
+class CleanConfig(Section):
+    fix_mojibake: bool = True
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    collapse_whitespace: bool = True
+
+
+class LanguageConfig(Section):
+    enabled: bool = True
+    keep: list[str] = []  # empty: keep every language (and record it)
+    min_score: Fraction = 0.0
+    prefix_chars: PositiveInt = 2000
+    seed: int = 0
+
+
+class FilterScope(Section):
+    enabled: bool = True
+    # Apply only to documents whose detected language is listed; None applies to all.
+    languages: Optional[list[str]] = None
+
+
+class GopherQualityConfig(FilterScope):
+    min_words: int = 50
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    max_symbol_word_ratio: Fraction = 0.1
+    max_bullet_lines_ratio: Fraction = 0.9
+    max_ellipsis_lines_ratio: Fraction = 0.3
+    min_alpha_words_ratio: Fraction = 0.8
+    min_stop_words: int = 2
+    stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
+    # The stop-word rule is English; other languages skip it.
+    stop_words_languages: Optional[list[str]] = ["en"]
+
+
+class GopherRepetitionConfig(FilterScope):
+    max_dup_line_frac: Fraction = 0.3
+    max_dup_para_frac: Fraction = 0.3
+    max_dup_line_char_frac: Fraction = 0.2
+    max_dup_para_char_frac: Fraction = 0.2
+    # {n: max fraction of characters in the most frequent n-gram}
+    top_ngram_max_char_frac: dict[int, Fraction] = {2: 0.20, 3: 0.18, 4: 0.16}
+    # {n: max fraction of characters in duplicated n-grams}
+    dup_ngram_max_char_frac: dict[int, Fraction] = {
+        5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10,
+    }
+
+
+class C4Config(FilterScope):
+    max_word_length: PositiveInt = 1000
+    remove_citations: bool = True
+    require_terminal_punctuation: bool = True
+    min_words_per_line: int = 3
+    drop_javascript_lines: bool = True
+    drop_policy_lines: bool = True
+    drop_lorem_ipsum: bool = True
+    drop_curly_bracket: bool = True
+    min_sentences: int = 5
+
+
+class FineWebConfig(FilterScope):
+    min_line_punct_ratio: Fraction = 0.12
+    short_line_length: int = 30
+    max_short_line_ratio: Fraction = 0.67
+    max_dup_line_char_ratio: Fraction = 0.01
+    max_newline_word_ratio: float = 0.3
+
+
+class FiltersConfig(Section):
+    language: LanguageConfig = LanguageConfig()
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    gopher_quality: GopherQualityConfig = GopherQualityConfig()
+    c4: C4Config = C4Config()
+    fineweb: FineWebConfig = FineWebConfig()
+
+
+class PiiConfig(Section):
+    enabled: bool = True
+    email: bool = True
+    ip: bool = True
+    phone: bool = True
+    # Private, loopback, link-local and documentation addresses identify nobody.
+    keep_non_public_ips: bool = True
+    email_placeholder: str = "<EMAIL_ADDRESS>"
+    ip_placeholder: str = "<IP_ADDRESS>"
+    phone_placeholder: str = "<PHONE_NUMBER>"
+
+
+class ExactDedupConfig(Section):
+    enabled: bool = True
+    # Hash casefolded text with punctuation removed and whitespace folded.
+    normalize: bool = True
+
+
+class DedupConfig(Section):
+    exact: ExactDedupConfig = ExactDedupConfig()
+
+
+class OutputConfig(Section):
+    dir: Optional[str] = None
+    # Hash partitions of the final shuffle, and so the number of document files.
+    # "auto": one per `partition_input_mb` of input. Never depends on the cluster size,
+    # so outputs are identical whatever the number of workers.
+    num_partitions: int | Literal["auto"] = "auto"
+    partition_input_mb: PositiveInt = 1024
+    write_rejected: bool = False
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    # Documents per block flowing between stages.
+    batch_size: PositiveInt = 256
+
+    @field_validator("num_partitions")
+    @classmethod
+    def _check_num_partitions(cls, n: int | str) -> int | str:
+        if n != "auto" and n < 1:
+            raise ValueError("must be 'auto' or at least 1")
+        return n
+
+
+class CorpusConfig(Section):
+    name: str = "corpus"
+    seed: int = 0
+    inputs: list[InputSpec] = Field(default_factory=list)
+    extract: ExtractConfig = ExtractConfig()
+    clean: CleanConfig = CleanConfig()
+    filters: FiltersConfig = FiltersConfig()
+    pii: PiiConfig = PiiConfig()
+    dedup: DedupConfig = DedupConfig()
+    output: OutputConfig = OutputConfig()
+
+
+
+def load_corpus_config(path: str | Path | None, overrides: list[str] | None = None) -> CorpusConfig:
+    return load_model(CorpusConfig, path, overrides)

@@ -1,0 +1,38 @@
+"""The build's accounting as terminal tables (`scalelab corpus stats`, and the end of a build)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.stats import BuildStats, human_bytes
+
+
+def print_stats(stats: BuildStats, console: Console | None = None, title: str = "corpus build") -> None:
+    console = console or Console()
+    n_in = max(1, stats.documents_in)
+    table = Table(title=f"{title}: where every document went", title_justify="left")
+    for col, justify in (("stage", "left"), ("reason", "left"), ("documents", "right"),
+                         ("% of input", "right"), ("bytes", "right")):
+        table.add_column(col, justify=justify)
+    table.add_row("input", "", f"{stats.documents_in:,}", "100.0%", human_bytes(stats.bytes_in), style="bold")
+    for d in stats.drops:
+        table.add_row(d["stage"], d["reason"], f"{d['documents']:,}",
+                      f"{100 * d['documents'] / n_in:.1f}%", human_bytes(d["bytes"]))
+    table.add_row("output", "kept", f"{stats.documents_kept:,}", f"{100 * stats.documents_kept / n_in:.1f}%",
+                  human_bytes(stats.bytes_kept), style="bold green")
+    console.print(table)
+    ok = "holds" if stats.balanced() else "DOES NOT HOLD"
+    console.print(f"in = kept + dropped: {stats.documents_in:,} = {stats.documents_kept:,} + "
+                  f"{stats.documents_dropped:,} ({ok}); kept text: {human_bytes(stats.text_bytes_kept)}")
+
+    if stats.languages:
+        langs = Table(title="kept documents by language", title_justify="left")
+        for col, justify in (("lang", "left"), ("documents", "right"), ("text", "right")):
+            langs.add_column(col, justify=justify)
+        for lang, v in sorted(stats.languages.items(), key=lambda kv: -kv[1]["text_bytes"]):
+            langs.add_row(lang, f"{v['documents']:,}", human_bytes(v["text_bytes"]))
+        console.print(langs)
+    if stats.redactions:
+        parts = [f"{k}: {v['count']:,} in {v['documents']:,} docs" for k, v in stats.redactions.items()]
+        console.print("PII redacted: " + "; ".join(parts))

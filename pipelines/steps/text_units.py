@@ -1,0 +1,44 @@
+"""Words, lines and paragraphs as the quality rules count them."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Han and kana are written without spaces: each character counts as a word.
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD_RE = re.compile(rf"[{_UNSPACED}]|[^\s{_UNSPACED}]+")
+_PARAGRAPH_RE = re.compile(r"\n\s*\n")
+
+TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u3002", "\uff01", "\uff1f")
+ELLIPSES = ("...", "\u2026")
+
+
+def split_words(text: str) -> list[str]:
+    return _WORD_RE.findall(text)
+
+
+def is_punctuation(token: str) -> bool:
+    return all(unicodedata.category(c).startswith("P") or unicodedata.category(c).startswith("S") for c in token)
+
+
+def split_lines(text: str) -> list[str]:
+    """Non-empty lines, stripped."""
+    return [ln.strip() for ln in text.split("\n") if ln.strip()]
+
+
+def split_paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in _PARAGRAPH_RE.split(text) if p.strip()]
+
+
+def duplicate_stats(items: list[str]) -> tuple[int, int]:
+    """(number of items that repeat an earlier one, characters in those repeats)."""
+    seen: set[str] = set()
+    dup_items = dup_chars = 0
+    for item in items:
+        if item in seen:
+            dup_items += 1
+            dup_chars += len(item)
+        else:
+            seen.add(item)
+    return dup_items, dup_chars

@@ -1,0 +1,82 @@
+"""The `scalelab` command: one CLI for corpus builds (and, as they land, training and sweeps)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from scalelab.config_errors import ConfigError
+
+app = typer.Typer(help="scalelab: how does loss fall as the model gets more data?", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+corpus_app = typer.Typer(help="Build, inspect and check pretraining corpora.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@corpus_app.command("build")
+def corpus_build(
+    config: Optional[Path] = typer.Argument(None, help="Corpus config YAML (see configs/corpus/)."),
+    input: List[str] = typer.Option([], "--input", "-i", help="Input path, glob or URI (repeatable); replaces the config's inputs."),
+    input_type: Optional[str] = typer.Option(None, "--input-type", help="Force the source type of --input: warc, html, jsonl, parquet, text, paths."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: output.dir, else out/NAME)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
+) -> None:
+    """Read, extract, clean, filter and deduplicate documents into OUT/documents/*.parquet."""
+    from pipelines.build import build_corpus
+    from pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
+    from pipelines.inputs import InputError
+    from pipelines.report import print_stats
+
+    if config is None and not input:
+        fail("give a CONFIG file or at least one --input")
+    if input_type is not None and input_type not in SOURCE_TYPES:
+        fail(f"--input-type {input_type}: must be one of {', '.join(SOURCE_TYPES)}")
+    overrides = list(set_)
+    try:
+        cfg = load_corpus_config(config, overrides)
+        if input:
+            cfg = cfg.model_copy(update={"inputs": [
+                InputSpec(path=p, type=input_type) for p in input
+            ]})
+        result = build_corpus(cfg, out_dir=out, address=address)
+    except (ConfigError, InputError) as exc:
+        fail(str(exc))
+        return
+    print_stats(result.stats, console, title=cfg.name)
+    console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions) "
+                  f"from {result.num_inputs} input files in {result.seconds:.1f}s")
+
+
+@corpus_app.command("stats")
+def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+    """Print where every document of a build went: kept, or dropped at which stage and why."""
+    from pipelines.report import print_stats
+    from pipelines.stats import read_stats
+
+    try:
+        stats = read_stats(out)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+        return
+    print_stats(stats, console, title=str(out))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

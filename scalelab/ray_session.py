@@ -1,0 +1,52 @@
+"""Joining a Ray cluster or starting an embedded one, the same way for every scalelab command."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+_PACKAGES = ("scalelab", "pipelines", "training", "orchestrator")
+
+
+def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, quiet: bool = True) -> None:
+    """Use the Ray already initialized in this process, else join `address`, else start a local one.
+
+    On a cluster the workers get scalelab's packages through the runtime env, so nodes need its
+    dependencies installed but not scalelab itself.
+    """
+    import ray
+
+    if quiet:
+        quiet_ray_data()
+    if ray.is_initialized():
+        return
+    kwargs: dict = {"include_dashboard": False, "log_to_driver": not quiet,
+                    "logging_level": logging.WARNING if quiet else logging.INFO}
+    if address is None:
+        ray.init(num_cpus=num_cpus, **kwargs)
+        return
+    import importlib
+
+    modules = [importlib.import_module(name) for name in _PACKAGES]
+    ray.init(address=address, runtime_env={"py_modules": modules,
+                                           "env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}},
+             **kwargs)
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def quiet_ray_data() -> None:
+    """Ray Data logs every operator's progress; scalelab prints its own summary instead."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_rich_progress_bars = False
+    for name in ("ray.data", "ray.data._internal"):
+        logging.getLogger(name).setLevel(logging.WARNING)
