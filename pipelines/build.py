@@ -43,6 +43,7 @@ class BuildResult:
     num_inputs: int
     num_partitions: int
     seconds: float
+    skipped_files: list[str]
 
 
 def config_hash(cfg: CorpusConfig) -> str:
@@ -112,7 +113,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     from scalelab.ray_session import cluster_cpus, ensure_ray
 
     out = Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
-    files = resolve_inputs(cfg.inputs)  # errors surface here, before any Ray work
+    skipped: list[str] = []
+    files = resolve_inputs(cfg.inputs, skipped=skipped)  # errors surface here, before any Ray work
     parts = num_partitions(cfg, files)
     start = time.perf_counter()
     ensure_ray(address)
@@ -137,10 +139,12 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             "config_hash": config_hash(cfg),
             "config": cfg.model_dump(mode="json"),
             "inputs": [{"key": f.key, "type": f.type, "size": f.size} for f in files],
+            "skipped_files": skipped,
             "num_partitions": parts,
             "seconds": round(seconds, 3),
         }, indent=2) + "\n")
-    return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds)
+    return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
+                       skipped_files=skipped)
 
 
 def _write_partition_task(group: pa.Table, cfg_json: str, out_dir: str) -> pa.Table:

@@ -212,8 +212,12 @@ def _key_for(uri: str, key_base: Optional[str]) -> str:
     return uri.split("://", 1)[-1]
 
 
-def resolve_inputs(specs: list[InputSpec], check: bool = True) -> list[InputFile]:
-    """Expand every spec into input files, in a deterministic order, checking each local file."""
+def resolve_inputs(specs: list[InputSpec], check: bool = True, skipped: Optional[list[str]] = None) -> list[InputFile]:
+    """Expand every spec into input files, in a deterministic order, checking each local file.
+
+    Files of no known type inside a folder or glob are not read; their paths go to `skipped`
+    so the build can report them.
+    """
     if not specs:
         raise InputError("no inputs: give `inputs:` in the config or --input on the command line")
     files: list[InputFile] = []
@@ -234,7 +238,9 @@ def resolve_inputs(specs: list[InputSpec], check: bool = True) -> list[InputFile
             kind = spec.type or infer_type(uri)
             if kind is None:
                 if len(entries) > 1 and spec.type is None:
-                    continue  # a folder may hold other files; only a named file must be readable
+                    if skipped is not None:  # a folder may hold other files; only a named file must be readable
+                        skipped.append(uri)
+                    continue
                 raise InputError(
                     f"input {spec.path!r}: cannot tell the type of {uri} from its extension; "
                     f"set `type` (one of warc, html, jsonl, parquet, text, paths) or --input-type"
@@ -247,7 +253,7 @@ def resolve_inputs(specs: list[InputSpec], check: bool = True) -> list[InputFile
                         path=lp, type=listed_spec_type, text_field=spec.text_field,
                         id_field=spec.id_field, url_field=spec.url_field, date_field=spec.date_field,
                     )
-                    for f in resolve_inputs([sub], check=check):
+                    for f in resolve_inputs([sub], check=check, skipped=skipped):
                         if f.uri not in seen:
                             seen.add(f.uri)
                             files.append(f)

@@ -21,7 +21,7 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -56,6 +56,9 @@ def corpus_build(
         fail(str(exc))
         return
     print_stats(result.stats, console, title=cfg.name)
+    if result.skipped_files:
+        err_console.print(f"[yellow]not read[/] ({len(result.skipped_files)} files of no known type; set `type` "
+                          f"to read them): " + ", ".join(result.skipped_files[:5]) + (" ..." if len(result.skipped_files) > 5 else ""))
     console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions) "
                   f"from {result.num_inputs} input files in {result.seconds:.1f}s")
 

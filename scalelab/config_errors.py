@@ -99,6 +99,14 @@ def load_model(model: type[M], path: str | Path | None, overrides: list[str] | N
     if overrides:
         data = apply_overrides(data, overrides)
     source = str(path) if path is not None else "(defaults)"
-    if overrides:
-        source += " with --set " + " ".join(overrides)
-    return validate(model, data, source)
+    try:
+        return validate(model, data, source)
+    except ConfigError:
+        if not overrides:
+            raise
+    # Say which --set caused it: validate the file alone, then each override on top.
+    validate(model, read_yaml(path) if path is not None else {}, source)
+    for item in overrides:
+        base = read_yaml(path) if path is not None else {}
+        validate(model, apply_overrides(base, [item]), f"--set {item}")
+    return validate(model, data, f"{source} with --set " + " ".join(overrides))

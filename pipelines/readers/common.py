@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import hashlib
 from typing import IO, Any, Optional
 
@@ -32,7 +33,8 @@ def open_decompressed(uri: str) -> IO[bytes]:
     if magic == b"\x28\xb5\x2f\xfd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True, read_across_frames=True)
+        return io.BufferedReader(reader)  # type: ignore[arg-type]  # line iteration for JSONL
     return raw
 
 

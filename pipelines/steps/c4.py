@@ -14,7 +14,9 @@ from pipelines.steps.text_units import TERMINAL_PUNCTUATION
 
 _CITATION_RE = re.compile(r"\[\d+\]|\[citation needed\]|\[edit\]|\[update\]", re.I)
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-_SENTENCE_END_RE = re.compile(r"[.!?\u3002\uff01\uff1f]+(?=\s|$|[\"'\u201d\u2019])")
+# Latin sentence ends need a space (or the end) after them, so "3.14" and "apt-get.conf" don't count;
+# CJK full stops are followed directly by the next sentence.
+_SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$|[\"'\u201d\u2019])|[\u3002\uff01\uff1f]+")
 
 
 def count_sentences(text: str) -> int:

@@ -1,0 +1,112 @@
+"""Readers on every real (and deliberately broken) archive, and on JSONL and Parquet files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipelines.config import ExtractConfig, InputSpec
+from pipelines.inputs import resolve_inputs
+from pipelines.readers import read_input
+from tests.conftest import DATA
+
+WARCS = sorted(p.name for p in (DATA / "warc").iterdir())
+
+
+def read_all(path, **spec) -> list[dict]:
+    files = resolve_inputs([InputSpec(path=str(path), **spec)])
+    return [d for f in files for d in read_input(f, ExtractConfig())]
+
+
+@pytest.mark.parametrize("name", WARCS)
+def test_every_archive_reads_through(name):
+    docs = read_all(DATA / "warc" / name, type="warc")
+    assert docs, name
+    ids = [d["id"] for d in docs]
+    assert len(ids) == len(set(ids)), "ids must be unique within a file"
+    for d in docs:
+        # Each record is either a document for the steps, or already counted under a reason.
+        assert (d["raw"] is not None) or d["drop_reason"] is not None or d["text"] is not None
+
+
+def test_truncated_gzip_keeps_records_before_the_break():
+    docs = read_all(DATA / "warc" / "example-bad.warc.gz.bad", type="warc")
+    reasons = Counter(d["drop_reason"] for d in docs)
+    assert reasons["unreadable_record"] == 1
+    assert len(docs) >= 2  # the warcinfo record before the break, then the unreadable tail
+    assert "gzip" in docs[-1]["drop_detail"].lower() or "record" in docs[-1]["drop_detail"].lower()
+
+
+def test_arc_files_give_responses():
+    docs = read_all(DATA / "warc" / "example.arc.gz")
+    pages = [d for d in docs if d["drop_reason"] is None]
+    assert pages and pages[0]["url"].startswith("http://") and pages[0]["date"]
+    assert b"<html" in pages[0]["raw"].lower()
+
+
+@pytest.mark.parametrize("name", ["bad_http_chunked_content.warc", "not_utf8_http_header.warc",
+                                  "missing-status-text.warc", "long_url.warc"])
+def test_malformed_http_still_gives_a_document_or_a_reason(name):
+    docs = read_all(DATA / "warc" / name)
+    assert len(docs) == 1
+    d = docs[0]
+    assert d["raw"] is not None or d["drop_reason"] in ("unreadable_record", "http_status")
+
+
+def test_request_and_metadata_records_are_counted_not_lost():
+    docs = read_all(DATA / "warc" / "example.warc.gz")
+    reasons = Counter((d["drop_reason"], d["drop_detail"]) for d in docs)
+    assert reasons[("not_a_document", "request")] >= 1
+    assert reasons[("not_a_document", "warcinfo")] == 1
+
+
+def test_ids_are_stable_and_independent_of_location(tmp_path):
+    a = [d["id"] for d in read_all(DATA / "warc" / "example.warc.gz")]
+    (tmp_path / "warc").mkdir()
+    (tmp_path / "warc" / "example.warc.gz").write_bytes((DATA / "warc" / "example.warc.gz").read_bytes())
+    b = [d["id"] for d in read_all(tmp_path / "warc" / "example.warc.gz")]
+    assert a == b
+
+
+def test_jsonl_plain_gzip_and_zstd(tmp_path):
+    rows = [{"id": "a", "text": "first document", "url": "http://x/a"}, {"id": "b", "text": "second"},
+            {"id": "c", "body": "no text field"}, {"id": "d", "text": 42}]
+    lines = "\n".join(json.dumps(r) for r in rows) + "\nnot json at all\n\n[1, 2]\n"
+    (tmp_path / "a.jsonl").write_text(lines)
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as f:
+        f.write(lines)
+    (tmp_path / "c.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines.encode()))
+    for name in ("a.jsonl", "b.jsonl.gz", "c.jsonl.zst"):
+        docs = read_all(tmp_path / name, id_field="id", url_field="url")
+        assert [d["id"] for d in docs[:2]] == ["a", "b"]
+        assert docs[0]["text"] == "first document" and docs[0]["url"] == "http://x/a"
+        reasons = Counter(d["drop_reason"] for d in docs)
+        assert reasons == {None: 2, "unreadable_record": 4}, name
+
+
+def test_truncated_jsonl_gzip_counts_the_tail(tmp_path):
+    data = gzip.compress(("\n".join(json.dumps({"text": f"doc {i} " * 50}) for i in range(2000))).encode())
+    (tmp_path / "t.jsonl.gz").write_bytes(data[: len(data) // 2])
+    docs = read_all(tmp_path / "t.jsonl.gz")
+    assert docs[-1]["drop_reason"] == "unreadable_record"
+    assert sum(d["drop_reason"] is None for d in docs) > 100
+
+
+def test_parquet_with_named_fields(tmp_path):
+    table = pa.table({"content": ["one", "two", None], "doc_id": ["x1", "x2", "x3"], "n": [1, 2, 3]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    docs = read_all(tmp_path / "d.parquet", text_field="content", id_field="doc_id")
+    assert [(d["id"], d["text"], d["drop_reason"]) for d in docs] == [
+        ("x1", "one", None), ("x2", "two", None), ("x3", None, "unreadable_record")]
+
+
+def test_html_and_text_files():
+    docs = read_all(DATA / "handbook")
+    assert len(docs) == len(list((DATA / "handbook").glob("*.html")))
+    assert all(d["content_type"] == "text/html" and d["url"].startswith("handbook/") for d in docs)
