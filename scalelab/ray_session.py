@@ -24,7 +24,9 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, qu
     kwargs: dict = {"include_dashboard": False, "log_to_driver": not quiet,
                     "logging_level": logging.WARNING if quiet else logging.INFO}
     if address is None:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        # "local" starts a fresh embedded Ray even when another cluster runs on this machine;
+        # a bare ray.init() would silently join that one.
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
         return
     import importlib
 

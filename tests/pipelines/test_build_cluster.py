@@ -1,0 +1,54 @@
+"""The build on a three-node Ray cluster gives the same bytes as an embedded single-node build."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.build import build_corpus
+from tests.conftest import REPO
+from tests.pipelines.test_build import folder_bytes, sample_config
+
+
+@pytest.fixture(scope="module")
+def three_nodes():
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from scalelab.ray_session import quiet_ray_data
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    quiet_ray_data()
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
+    import ray
+
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 3
+    overrides = ["output.num_partitions=4"]
+    result = build_corpus(sample_config(*overrides), tmp_path / "cluster")
+    assert result.stats.balanced()
+
+    # The reference: the CLI with its own embedded Ray (one node, two workers), in a fresh process.
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    cmd = [sys.executable, "-m", "scalelab.cli", "corpus", "build", str(REPO / "configs/corpus/sample.yaml"),
+           "--out", str(tmp_path / "local")] + [a for o in overrides for a in ("--set", o)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for folder in ("documents", "stats"):
+        assert folder_bytes(tmp_path / "cluster", folder) == folder_bytes(tmp_path / "local", folder), folder
+    assert len(folder_bytes(tmp_path / "cluster", "documents")) == 4
