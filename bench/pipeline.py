@@ -4,7 +4,7 @@ Prints, per stage, documents/s and MB/s per CPU core (each stage timed alone in 
 every document that reaches it), then the whole build as a Ray job: wall time, throughput per
 core, and the driver's peak RSS.
 
-    python bench/pipeline.py [--config configs/corpus/sample.yaml] [--repeat 3]
+    python bench/pipeline.py [--config configs/corpus/sample.yaml] [--repeat 3] [--input PATH ...]
 """
 
 from __future__ import annotations
@@ -75,9 +75,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=str(REPO / "configs/corpus/sample.yaml"))
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--input", action="append", default=[], help="measure on these inputs instead")
     args = ap.parse_args()
     os.chdir(REPO)
     cfg = load_corpus_config(args.config)
+    if args.input:
+        from pipelines.config import InputSpec
+
+        cfg = cfg.model_copy(update={"inputs": [InputSpec(path=p) for p in args.input]})
 
     print(f"machine: {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}")
     print(f"\nper stage, one process (best of {args.repeat}); bytes are what enters the stage:")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Han and kana are written without spaces: each character counts as a word.
 _UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -18,8 +17,12 @@ def split_words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
+_ALNUM_RE = re.compile(r"[^\W_]")
+
+
 def is_punctuation(token: str) -> bool:
-    return all(unicodedata.category(c).startswith("P") or unicodedata.category(c).startswith("S") for c in token)
+    """A token with no letter or digit: punctuation and symbols such as "—", "...", "#", "&"."""
+    return _ALNUM_RE.search(token) is None
 
 
 def split_lines(text: str) -> list[str]:

@@ -171,3 +171,38 @@ class TestFineWeb:
         # Long, unique, punctuated lines of three words each: only the newline rule objects.
         text = "\n".join(f"Administration{i} internationalization documentation." for i in range(30))
         assert self.f(doc(text)) == "fineweb_newlines"
+
+
+def _reference_top(words, n):
+    from collections import Counter
+
+    total = sum(len(w) for w in words)
+    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    gram, count = counts.most_common(1)[0]
+    return 0.0 if count < 2 else sum(len(w) for w in gram) * count / total
+
+
+def _reference_duplicate(words, n):
+    from collections import Counter
+
+    total = sum(len(w) for w in words)
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(grams)
+    covered = [False] * len(words)
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered[i : i + n] = [True] * n
+    return sum(len(w) for w, c in zip(words, covered) if c) / total
+
+
+@pytest.mark.parametrize("name", ["hamlet_gut.txt.gz", "sonnets_gut.txt.gz", "macbeth_gut_f.txt.gz"])
+def test_vectorized_ngrams_match_the_plain_definition(name):
+    from pipelines.steps.gopher_repetition import WordNgrams
+    from pipelines.steps.text_units import split_words
+
+    words = split_words(gzip.open(SAMPLE / "texts" / name, "rt", encoding="utf-8").read())[:20000]
+    grams = WordNgrams(words)
+    for n in (2, 3, 4):
+        assert grams.top_char_fraction(n) == pytest.approx(_reference_top(words, n), abs=1e-12)
+    for n in range(5, 11):
+        assert grams.duplicate_char_fraction(n) == pytest.approx(_reference_duplicate(words, n), abs=1e-12)

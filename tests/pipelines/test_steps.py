@@ -72,6 +72,31 @@ class TestClean:
         text = "“Quoted” — ﬁne, and 全角，标点。"
         assert Clean(CleanConfig()).clean(text) == text
 
+    @pytest.mark.parametrize("encoding,pages", [
+        ("latin-1", ("fr-FR--sect.selinux.html", "ru-RU--sect.after-first-boot.html", "zh-CN--sect.syslog.html")),
+        ("cp1252", ("fr-FR--sect.selinux.html", "ru-RU--sect.after-first-boot.html", "zh-CN--sect.syslog.html")),
+        # Latin text misread as cp1251 looks like real Cyrillic; ftfy (and so scalelab) leaves it.
+        ("cp1251", ("ru-RU--sect.after-first-boot.html",)),
+    ])
+    def test_real_pages_broken_by_a_wrong_decode_are_repaired(self, encoding, pages):
+        for name in pages:
+            text = handbook_text(name)[:400]
+            try:
+                broken = text.encode("utf-8").decode(encoding)
+            except UnicodeDecodeError:
+                continue  # bytes this code page cannot decode: no such mojibake exists
+            assert broken != text
+            assert Clean(CleanConfig()).clean(broken) == text, (name, encoding)
+
+    def test_fast_path_agrees_with_full_ftfy_on_clean_pages(self):
+        import ftfy
+
+        from pipelines.steps.clean import _MOJIBAKE_ONLY, fix_mojibake
+
+        for page in sorted((DATA / "handbook").glob("*.html")):
+            text = handbook_text(page.name) + "\ufeff\x07 tail"
+            assert fix_mojibake(text) == ftfy.fix_text(text, _MOJIBAKE_ONLY), page.name
+
     def test_empty_after_cleaning(self):
         d = new_document(id="x", source="t", text=" \n\t \n")
         assert Clean(CleanConfig())(d) == "empty_text"
