@@ -16,6 +16,7 @@ import hashlib
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -83,19 +84,45 @@ def finish_documents(docs: list[dict[str, Any]], cfg: CorpusConfig, partitions: 
     return to_stream_table(docs)
 
 
-def process_files(batch: pa.Table, cfg_json: str, partitions: int) -> Iterator[pa.Table]:
+def estimated_cost(f: InputFile) -> float:
+    """Rough work to process a file, for balancing only: text costs more per byte than HTML,
+    and compressed bytes expand about fourfold."""
+    compressed = f.uri.endswith((".gz", ".zst")) or f.type == "parquet"
+    return f.size * (4 if compressed else 1) * (1 if f.type in ("warc", "html") else 3)
+
+
+def plan_read_units(files: list[InputFile], num_units: int) -> list[list[InputFile]]:
+    """Group files into units of similar cost (largest first, each to the lightest unit).
+
+    Output never depends on this grouping (partitions are sorted by id); it only keeps one
+    unit of big text files from running long after the others finish.
+    """
+    num_units = max(1, min(num_units, len(files)))
+    units: list[list[InputFile]] = [[] for _ in range(num_units)]
+    load = [0.0] * num_units
+    for f in sorted(files, key=lambda f: (-estimated_cost(f), f.index)):
+        i = min(range(num_units), key=lambda k: (load[k], k))
+        units[i].append(f)
+        load[i] += estimated_cost(f) + 1
+    return [sorted(u, key=lambda f: f.index) for u in units if u]
+
+
+def process_files(units: pa.Table, cfg_json: str, partitions: int) -> Iterator[pa.Table]:
+    """Read the input files of a unit and run the steps, yielding batches of `output.batch_size` documents.
+
+    Batches span files, so a folder of small HTML pages doesn't become one tiny block per page.
+    """
     cfg, steps = _steps_for(cfg_json)
     size = cfg.output.batch_size
-    for row in batch.to_pylist():
-        f = InputFile.from_dict(row)
-        docs: list[dict[str, Any]] = []
-        for doc in read_input(f, cfg.extract):
+    docs: list[dict[str, Any]] = []
+    for row in (f for unit in units.column("files").to_pylist() for f in unit):
+        for doc in read_input(InputFile.from_dict(row), cfg.extract):
             docs.append(doc)
             if len(docs) >= size:
                 yield finish_documents(run_steps(docs, steps), cfg, partitions)
                 docs = []
-        if docs:
-            yield finish_documents(run_steps(docs, steps), cfg, partitions)
+    if docs:
+        yield finish_documents(run_steps(docs, steps), cfg, partitions)
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -107,10 +134,8 @@ def _prepare_out_dir(out_dir: Path) -> None:
 
 
 def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, address: Optional[str] = None) -> BuildResult:
-    import ray
-
     from scalelab import __version__
-    from scalelab.ray_session import cluster_cpus, ensure_ray
+    from scalelab.ray_session import ensure_ray
 
     out = Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
     skipped: list[str] = []
@@ -120,16 +145,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     ensure_ray(address)
     _prepare_out_dir(out)
 
-    cfg_json = cfg.model_dump_json()
-    read_blocks = min(len(files), max(4 * cluster_cpus(), math.ceil(sum(f.size for f in files) / 2**27)))
-    ds = ray.data.from_items([f.to_dict() for f in files], override_num_blocks=read_blocks)
-    ds = ds.map_batches(process_files, batch_size=1, batch_format="pyarrow",
-                        fn_kwargs={"cfg_json": cfg_json, "partitions": parts})
-    shuffle_partitions = max(1, min(parts, 4 * cluster_cpus()))
-    stat_rows = ds.groupby("partition", num_partitions=shuffle_partitions).map_groups(
-        _write_partition_task, batch_format="pyarrow", fn_kwargs={"cfg_json": cfg_json, "out_dir": str(out.resolve())},
-    )
-    rows = pa.concat_tables(ray.get(stat_rows.to_arrow_refs()))
+    with _full_cpu_for_the_map_stage():
+        rows = _run_job(cfg.model_dump_json(), files, parts, out)
     stats = aggregate(rows)
     write_stats(stats, out)
     seconds = time.perf_counter() - start
@@ -145,6 +162,39 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
         }, indent=2) + "\n")
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
                        skipped_files=skipped)
+
+
+def _run_job(cfg_json: str, files: list[InputFile], parts: int, out: Path) -> pa.Table:
+    """Read and process the files, shuffle by partition, write; return the partitions' accounting rows."""
+    import ray
+
+    from scalelab.ray_session import cluster_cpus
+
+    units = plan_read_units(files, max(4 * cluster_cpus(), math.ceil(sum(f.size for f in files) / 2**27)))
+    ds = ray.data.from_items([{"files": [f.to_dict() for f in u]} for u in units], override_num_blocks=len(units))
+    ds = ds.map_batches(process_files, batch_size=1, batch_format="pyarrow",
+                        fn_kwargs={"cfg_json": cfg_json, "partitions": parts})
+    shuffle_partitions = max(1, min(parts, 4 * cluster_cpus()))
+    stat_rows = ds.groupby("partition", num_partitions=shuffle_partitions).map_groups(
+        _write_partition_task, batch_format="pyarrow", fn_kwargs={"cfg_json": cfg_json, "out_dir": str(out.resolve())},
+    )
+    return pa.concat_tables(ray.get(stat_rows.to_arrow_refs()))
+
+
+@contextmanager
+def _full_cpu_for_the_map_stage() -> Iterator[None]:
+    """Ray Data reserves part of the cluster for each operator; on small clusters that holds half
+    the CPUs for the shuffle while the map stage (where nearly all the work is) waits. Measured on
+    2 cores: 46.5 s with the reservation, 30.9 s without. Restored afterwards for the caller's jobs."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    previous = ctx.op_resource_reservation_enabled
+    ctx.op_resource_reservation_enabled = False
+    try:
+        yield
+    finally:
+        ctx.op_resource_reservation_enabled = previous
 
 
 def _write_partition_task(group: pa.Table, cfg_json: str, out_dir: str) -> pa.Table:

@@ -54,23 +54,19 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
     for (stage, reason), (n, b) in _sum_by(dropped, ["drop_stage", "drop_reason"]).items():
         rows.append(("drop", stage, reason, n, b))
     if duplicates.num_rows:
-        rows.append(("drop", exact_dedup.STAGE, exact_dedup.REASON, duplicates.num_rows,
-                     pc.sum(duplicates.column("raw_bytes")).as_py() or 0))
-    text_bytes = pc.binary_length(pc.cast(kept.column("text"), pa.large_binary())) if kept.num_rows else None
-    rows.append(("kept", "", "", kept.num_rows, pc.sum(kept.column("raw_bytes")).as_py() or 0 if kept.num_rows else 0))
-    rows.append(("kept_text", "", "", kept.num_rows, pc.sum(text_bytes).as_py() or 0 if kept.num_rows else 0))
-    if kept.num_rows:
-        langs = kept.column("lang").to_pylist()
-        sizes = text_bytes.to_pylist()
-        by_lang: Counter[str] = Counter()
-        docs_by_lang: Counter[str] = Counter()
-        for lang, size in zip(langs, sizes):
-            docs_by_lang[lang or "unknown"] += 1
-            by_lang[lang or "unknown"] += size
-        rows += [("lang", lang, "", docs_by_lang[lang], by_lang[lang]) for lang in sorted(docs_by_lang)]
-        for kind in ("email", "ip", "phone"):
-            counts = kept.column(f"pii_{kind}")
-            rows.append(("pii", kind, "", pc.sum(pc.greater(counts, 0)).as_py() or 0, pc.sum(counts).as_py() or 0))
+        rows.append(("drop", exact_dedup.STAGE, exact_dedup.REASON, duplicates.num_rows, _total(duplicates["raw_bytes"])))
+    text_bytes = pc.binary_length(pc.cast(kept["text"], pa.large_binary()))
+    rows.append(("kept", "", "", kept.num_rows, _total(kept["raw_bytes"])))
+    rows.append(("kept_text", "", "", kept.num_rows, _total(text_bytes)))
+    docs_by_lang: Counter[str] = Counter()
+    bytes_by_lang: Counter[str] = Counter()
+    for lang, size in zip(kept["lang"].to_pylist(), text_bytes.to_pylist()):
+        docs_by_lang[lang or "unknown"] += 1
+        bytes_by_lang[lang or "unknown"] += size
+    rows += [("lang", lang, "", docs_by_lang[lang], bytes_by_lang[lang]) for lang in sorted(docs_by_lang)]
+    for kind in ("email", "ip", "phone"):
+        counts = kept[f"pii_{kind}"]
+        rows.append(("pii", kind, "", _total(pc.greater(counts, 0)), _total(counts)))
 
     if cfg.output.write_rejected:
         rejected = pa.concat_tables([
@@ -87,6 +83,10 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
             rejected = rejected.take(pc.sort_indices(rejected, sort_keys=[("id", "ascending")]))
             _write(rejected, REJECTED_SCHEMA, partition_file(out_dir, "rejected", partition), cfg.output.compression)
     return stat_rows(rows)
+
+
+def _total(values: pa.ChunkedArray | pa.Array) -> int:
+    return int(pc.sum(values).as_py() or 0)
 
 
 def _sum_by(table: pa.Table, keys: list[str]) -> dict[tuple[str, ...], tuple[int, int]]:

@@ -22,7 +22,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, qu
     if ray.is_initialized():
         return
     kwargs: dict = {"include_dashboard": False, "log_to_driver": not quiet,
-                    "logging_level": logging.WARNING if quiet else logging.INFO}
+                    "logging_level": logging.ERROR if quiet else logging.INFO}
     if address is None:
         # "local" starts a fresh embedded Ray even when another cluster runs on this machine;
         # a bare ray.init() would silently join that one.
@@ -44,11 +44,11 @@ def cluster_cpus() -> int:
 
 def quiet_ray_data() -> None:
     """Ray Data logs every operator's progress; scalelab prints its own summary instead."""
+    for name in ("ray.data", "ray.data._internal"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_rich_progress_bars = False
-    for name in ("ray.data", "ray.data._internal"):
-        logging.getLogger(name).setLevel(logging.WARNING)
