@@ -19,16 +19,12 @@ def three_nodes():
     import ray
     from ray.cluster_utils import Cluster
 
-    from scalelab.ray_session import quiet_ray_data
-
     if ray.is_initialized():
         ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
-    quiet_ray_data()
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -38,9 +34,10 @@ def three_nodes():
 def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
     import ray
 
-    assert len([n for n in ray.nodes() if n["Alive"]]) == 3
     overrides = ["output.num_partitions=4"]
-    result = build_corpus(sample_config(*overrides), tmp_path / "cluster")
+    # Joins the cluster the way `--address` does, shipping scalelab's packages in the runtime env.
+    result = build_corpus(sample_config(*overrides), tmp_path / "cluster", address=three_nodes.address)
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 3
     assert result.stats.balanced()
 
     # The reference: the CLI with its own embedded Ray (one node, two workers), in a fresh process.
