@@ -7,10 +7,9 @@ file that is not of its declared type is an error up front, not a failed task an
 from __future__ import annotations
 
 import glob
-import gzip
-import io
 import json
 import os
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -137,25 +136,18 @@ def _remote_files(spec_path: str) -> list[tuple[str, int, float]]:
 
 
 def _open_head(uri: str, n: int = 4096) -> bytes:
+    """The first bytes of a file, decompressed if it is gzip or zstd (a prefix decompresses fine)."""
     with fsspec.open(uri, "rb") as f:
         head = f.read(n)
-    if head[:2] == b"\x1f\x8b":
-        try:
-            return gzip.GzipFile(fileobj=io.BytesIO(head)).read(n)
-        except (EOFError, OSError, gzip.BadGzipFile):
-            # A short head of a valid gzip stream ends early; take what decompressed.
-            d = gzip.GzipFile(fileobj=io.BytesIO(head))
-            out = b""
-            try:
-                while chunk := d.read(256):
-                    out += chunk
-            except (EOFError, OSError):
-                pass
-            return out
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        import zstandard
+    try:
+        if head[:2] == b"\x1f\x8b":
+            return zlib.decompressobj(wbits=31).decompress(head, n)
+        if head[:4] == b"\x28\xb5\x2f\xfd":
+            import zstandard
 
-        return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:n]
+            return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:n]
+    except (zlib.error, ValueError):
+        return b""  # corrupt from the first byte: let the reader count it as unreadable
     return head
 
 
@@ -179,9 +171,9 @@ def check_type(uri: str, kind: str, text_field: Optional[str] = None) -> None:
             if text_field not in names:
                 raise InputError(f"{uri}: no column {text_field!r} (text_field); columns: {', '.join(names)}")
     elif kind == "jsonl":
-        first = next((ln for ln in head.splitlines() if ln.strip()), b"")
-        if first and len(head) == 4096 and first == head.splitlines()[-1]:
+        if len(head) >= 4096 and b"\n" not in head:
             return  # the first line is longer than the head: cannot judge, let the reader count it
+        first = next((ln for ln in head.splitlines() if ln.strip()), b"")
         try:
             if first and not isinstance(json.loads(first), dict):
                 raise ValueError("not an object")

@@ -89,21 +89,17 @@ class GopherRepetitionFilter:
         text = doc["text"]
         chars = len(text)
 
-        paragraphs = split_paragraphs(text)
-        if paragraphs:
-            dup, dup_chars = duplicate_stats(paragraphs)
-            if dup / len(paragraphs) > c.max_dup_para_frac:
-                return "gopher_dup_para_frac"
-            if dup_chars / chars > c.max_dup_para_char_frac:
-                return "gopher_dup_para_char_frac"
-
-        lines = split_lines(text)
-        if lines:
-            dup, dup_chars = duplicate_stats(lines)
-            if dup / len(lines) > c.max_dup_line_frac:
-                return "gopher_dup_line_frac"
-            if dup_chars / chars > c.max_dup_line_char_frac:
-                return "gopher_dup_line_char_frac"
+        for unit, split, max_frac, max_char_frac in (
+            ("para", split_paragraphs, c.max_dup_para_frac, c.max_dup_para_char_frac),
+            ("line", split_lines, c.max_dup_line_frac, c.max_dup_line_char_frac),
+        ):
+            items = split(text)
+            if items:
+                dup, dup_chars = duplicate_stats(items)
+                if dup / len(items) > max_frac:
+                    return f"gopher_dup_{unit}_frac"
+                if dup_chars / chars > max_char_frac:
+                    return f"gopher_dup_{unit}_char_frac"
 
         grams = WordNgrams(split_words(text))
         for n, limit in sorted(c.top_ngram_max_char_frac.items()):
