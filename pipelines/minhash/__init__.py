@@ -1,0 +1,1 @@
+"""MinHash-LSH near-duplicate removal: signatures, banding, candidate pairs, connected components."""
