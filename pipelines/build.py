@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pyarrow as pa
 
@@ -34,7 +34,10 @@ from pipelines.schema import to_stream_table
 from pipelines.stats import BuildStats, aggregate, write_stats
 from pipelines.steps import Step, build_steps, run_steps
 
-OUTPUT_FOLDERS = ("documents", "rejected", "stats")
+if TYPE_CHECKING:
+    from pipelines.minhash.near_dedup import NearDedupResult
+
+OUTPUT_FOLDERS = ("documents", "rejected", "stats", "stage")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class BuildResult:
     num_partitions: int
     seconds: float
     skipped_files: list[str]
+    near_dedup: Optional["NearDedupResult"] = None
 
 
 def config_hash(cfg: CorpusConfig) -> str:
@@ -147,6 +151,13 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
 
     with _full_cpu_for_the_map_stage():
         rows = _run_job(cfg.model_dump_json(), files, parts, out)
+    near = None
+    if cfg.dedup.minhash.enabled:
+        from pipelines.minhash.near_dedup import run_near_dedup
+
+        near = run_near_dedup(cfg, out)
+        rows = pa.concat_tables([rows, near.stat_rows]) if near.stat_rows.num_rows else rows
+        shutil.rmtree(out / "stage", ignore_errors=True)
     stats = aggregate(rows)
     write_stats(stats, out)
     seconds = time.perf_counter() - start
@@ -158,10 +169,15 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             "inputs": [{"key": f.key, "type": f.type, "size": f.size} for f in files],
             "skipped_files": skipped,
             "num_partitions": parts,
+            "near_dedup": None if near is None else {
+                "bands": near.bands, "rows": near.rows, "candidate_edges": near.candidate_edges,
+                "verified_edges": near.verified_edges, "clusters": near.clusters, "duplicates": near.duplicates,
+                "seconds": {k: round(v, 3) for k, v in near.seconds.items()},
+            },
             "seconds": round(seconds, 3),
         }, indent=2) + "\n")
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
-                       skipped_files=skipped)
+                       skipped_files=skipped, near_dedup=near)
 
 
 def _run_job(cfg_json: str, files: list[InputFile], parts: int, out: Path) -> pa.Table:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scalelab.config_errors import load_model
 
@@ -158,8 +158,36 @@ class ExactDedupConfig(Section):
     normalize: bool = True
 
 
+class MinHashConfig(Section):
+    enabled: bool = True
+    threshold: Fraction = 0.8  # Jaccard similarity of word n-gram sets
+    ngram: PositiveInt = 5
+    num_perm: PositiveInt = 128
+    # Set both to override the (bands, rows) chosen from the threshold.
+    bands: Optional[PositiveInt] = None
+    rows: Optional[PositiveInt] = None
+    seed: int = 42
+    # Drop candidate pairs whose true Jaccard (from the shingles) is under the threshold.
+    verify: bool = True
+    # Which copy of a cluster survives: the smallest id, or the longest text.
+    keep: Literal["smallest_id", "longest"] = "smallest_id"
+    # Components of graphs up to this many edges are found in the driver; larger ones on the cluster.
+    driver_max_edges: PositiveInt = 200_000
+    # Hash partitions of the bucket, verification and component steps.
+    num_partitions: PositiveInt = 16
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "MinHashConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("bands and rows: set both or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
 class DedupConfig(Section):
     exact: ExactDedupConfig = ExactDedupConfig()
+    minhash: MinHashConfig = MinHashConfig()
 
 
 class OutputConfig(Section):

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipelines import exact_dedup
 from pipelines.atomic import atomic_path
 from pipelines.config import CorpusConfig
-from pipelines.schema import DOCUMENT_SCHEMA, REJECTED_SCHEMA
+from pipelines.schema import DOCUMENT_SCHEMA, REJECTED_SCHEMA, STAGED_SCHEMA
 from pipelines.stats import stat_rows
 
 ROW_GROUP_SIZE = 4096
@@ -47,26 +47,19 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
         kept, duplicates = exact_dedup.mark_duplicates(kept)
     kept = kept.take(pc.sort_indices(kept, sort_keys=[("id", "ascending")]))
 
+    near_dedup_follows = cfg.dedup.minhash.enabled
     if kept.num_rows:
-        _write(kept, DOCUMENT_SCHEMA, partition_file(out_dir, "documents", partition), cfg.output.compression)
+        # With near-dedup to come, the documents are staged (with what its accounting needs).
+        folder, schema = ("stage/exact", STAGED_SCHEMA) if near_dedup_follows else ("documents", DOCUMENT_SCHEMA)
+        _write(kept, schema, partition_file(out_dir, folder, partition), cfg.output.compression)
 
     rows: list[tuple[str, str, str, int, int]] = []
     for (stage, reason), (n, b) in _sum_by(dropped, ["drop_stage", "drop_reason"]).items():
         rows.append(("drop", stage, reason, n, b))
     if duplicates.num_rows:
         rows.append(("drop", exact_dedup.STAGE, exact_dedup.REASON, duplicates.num_rows, _total(duplicates["raw_bytes"])))
-    text_bytes = pc.binary_length(pc.cast(kept["text"], pa.large_binary()))
-    rows.append(("kept", "", "", kept.num_rows, _total(kept["raw_bytes"])))
-    rows.append(("kept_text", "", "", kept.num_rows, _total(text_bytes)))
-    docs_by_lang: Counter[str] = Counter()
-    bytes_by_lang: Counter[str] = Counter()
-    for lang, size in zip(kept["lang"].to_pylist(), text_bytes.to_pylist()):
-        docs_by_lang[lang or "unknown"] += 1
-        bytes_by_lang[lang or "unknown"] += size
-    rows += [("lang", lang, "", docs_by_lang[lang], bytes_by_lang[lang]) for lang in sorted(docs_by_lang)]
-    for kind in ("email", "ip", "phone"):
-        counts = kept[f"pii_{kind}"]
-        rows.append(("pii", kind, "", _total(pc.greater(counts, 0)), _total(counts)))
+    if not near_dedup_follows:
+        rows += kept_stat_rows(kept)
 
     if cfg.output.write_rejected:
         rejected = pa.concat_tables([
@@ -83,6 +76,31 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
             rejected = rejected.take(pc.sort_indices(rejected, sort_keys=[("id", "ascending")]))
             _write(rejected, REJECTED_SCHEMA, partition_file(out_dir, "rejected", partition), cfg.output.compression)
     return stat_rows(rows)
+
+
+def kept_stat_rows(kept: pa.Table) -> list[tuple[str, str, str, int, int]]:
+    """The accounting of the documents that made it to the output: counts, bytes, languages, PII."""
+    text_bytes = pc.binary_length(pc.cast(kept["text"], pa.large_binary()))
+    rows = [("kept", "", "", kept.num_rows, _total(kept["raw_bytes"])),
+            ("kept_text", "", "", kept.num_rows, _total(text_bytes))]
+    docs_by_lang: Counter[str] = Counter()
+    bytes_by_lang: Counter[str] = Counter()
+    for lang, size in zip(kept["lang"].to_pylist(), text_bytes.to_pylist()):
+        docs_by_lang[lang or "unknown"] += 1
+        bytes_by_lang[lang or "unknown"] += size
+    rows += [("lang", lang, "", docs_by_lang[lang], bytes_by_lang[lang]) for lang in sorted(docs_by_lang)]
+    for kind in ("email", "ip", "phone"):
+        counts = kept[f"pii_{kind}"]
+        rows.append(("pii", kind, "", _total(pc.greater(counts, 0)), _total(counts)))
+    return rows
+
+
+def write_documents(table: pa.Table, path: Path, compression: str) -> None:
+    _write(table, DOCUMENT_SCHEMA, path, compression)
+
+
+def write_rejected(table: pa.Table, path: Path, compression: str) -> None:
+    _write(table, REJECTED_SCHEMA, path, compression)
 
 
 def _total(values: pa.ChunkedArray | pa.Array) -> int:

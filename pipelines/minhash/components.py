@@ -134,7 +134,8 @@ def _first_layout(chunk: np.ndarray, k: int):
     return tuple(pieces) if k > 1 else pieces[0]
 
 
-def distributed_components(edge_chunks: list, num_partitions: int, max_rounds: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def distributed_components(edge_chunks: list, num_partitions: int, max_rounds: int = 200,
+                           return_pieces: bool = False):
     """Large-star/small-star over Ray tasks. `edge_chunks`: numpy arrays or ObjectRefs of (u, v) rows.
 
     The edges are canonicalized per chunk, so an edge repeated across chunks is repeated in the
@@ -166,6 +167,10 @@ def distributed_components(edge_chunks: list, num_partitions: int, max_rounds: i
     else:
         raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 
+    if return_pieces:
+        # Per partition, refs of (u, v) rows in both directions grouped by u: each node's
+        # membership can be read where the node lives, without gathering (see near_dedup.memberships).
+        return pieces
     # Converged: every edge is (node, smallest node of its component); the pieces are laid out for
     # a large step, i.e. in both directions, so canonical() folds them back.
     final = canonical(np.concatenate(ray.get([p for part in pieces for p in part])))

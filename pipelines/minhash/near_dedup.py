@@ -1,0 +1,327 @@
+"""Near-duplicate removal: MinHash-LSH over the staged partitions, as Ray tasks, K hash partitions wide.
+
+    stage/exact/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
+                      ─► buckets (per partition): consecutive members of a bucket become an edge
+                      ─► verify (optional): attach both documents' shingles, keep edges with true
+                         Jaccard >= threshold
+                      ─► connected components (driver union-find, or large-star/small-star on Ray)
+                      ─► keepers (per partition of cluster labels): one survivor per cluster by policy
+                      ─► rewrite (per file): documents/part-P without the duplicates, and the accounting
+
+Every step holds one partition of its data; only counts and the small per-partition drop lists
+cross the driver (the union-find fast path takes the edges to the driver below `driver_max_edges`).
+Documents are graph nodes by a 64-bit hash of their id: ids must be unique within a build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.config import CorpusConfig, MinHashConfig
+from pipelines.minhash.banding import band_keys, choose_bands
+from pipelines.minhash.components import (
+    _checksum,
+    _partition_of,
+    canonical,
+    distributed_components,
+    union_find,
+)
+from pipelines.minhash.signatures import minhash_signatures, shingle_hashes
+
+STAGE = "near_dedup"
+REASON = "near_duplicate"
+STAGED_FOLDER = "stage/exact"
+
+
+@dataclass
+class NearDedupResult:
+    stat_rows: pa.Table
+    bands: int
+    rows: int
+    candidate_edges: int = 0
+    verified_edges: int = 0
+    duplicates: int = 0
+    clusters: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def nodes_of(ids: list[str]) -> np.ndarray:
+    return np.array([int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big", signed=True)
+                     for i in ids], dtype=np.int64)
+
+
+def _split(values: dict[str, np.ndarray], part: np.ndarray, k: int) -> list[dict[str, np.ndarray]]:
+    return [{name: v[part == i] for name, v in values.items()} for i in range(k)]
+
+
+def _concat(pieces: tuple[dict[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
+    pieces = [p for p in pieces if p]
+    if not pieces:
+        return {}
+    return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+
+
+def _concat_shingles(pieces: tuple[dict[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
+    """Merge (node, ranges, hashes) pieces: each piece's ranges start at 0, so shift them."""
+    pieces = [p for p in pieces if p and len(p["node"])]
+    if not pieces:
+        return {"node": np.empty(0, np.int64), "ranges": np.zeros(1, np.int64), "hashes": np.empty(0, np.uint64)}
+    ranges, base = [np.zeros(1, np.int64)], 0
+    for p in pieces:
+        ranges.append(p["ranges"][1:] + base)
+        base += int(p["ranges"][-1])
+    return {"node": np.concatenate([p["node"] for p in pieces]), "ranges": np.concatenate(ranges),
+            "hashes": np.concatenate([p["hashes"] for p in pieces])}
+
+
+# ------------------------------------------------------------------------------ 1. sign
+def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: int, k: int):
+    """Returns k bucket pieces (band, key, node), k info pieces (node, id, length, file), and,
+    when verifying, k shingle pieces (node, ranges into hashes, hashes), each split by partition."""
+    table = pq.read_table(path, columns=["id", "text"])
+    ids = table["id"].to_pylist()
+    texts = table["text"].to_pylist()
+    nodes = nodes_of(ids)
+    sigs = minhash_signatures(texts, num_perm=mh.num_perm, ngram=mh.ngram, seed=mh.seed)
+    keys = band_keys(sigs, bands, rows)
+    has_words = sigs[:, 0] != np.uint64((1 << 61) - 1)  # texts with no words are no one's duplicate
+    band_col = np.tile(np.arange(bands, dtype=np.int64), len(ids))
+    bucket = {"band": band_col, "key": keys.ravel().view(np.int64), "node": np.repeat(nodes, bands)}
+    bucket = {n: v[np.repeat(has_words, bands)] for n, v in bucket.items()}
+    with np.errstate(over="ignore"):
+        bucket_part = ((bucket["key"].view(np.uint64) ^ bucket["band"].astype(np.uint64)) % np.uint64(k)).astype(np.int64)
+    info = {"node": nodes, "id": np.array(ids, dtype=object),
+            "length": np.array([len(t) for t in texts], dtype=np.int64),
+            "file": np.full(len(ids), file_index, dtype=np.int64)}
+    node_part = _partition_of(nodes, k).astype(np.int64)
+    out = [*_split(bucket, bucket_part, k), *_split(info, node_part, k)]
+    if mh.verify:
+        hashes, ranges = shingle_hashes(texts, mh.ngram)
+        for i in range(k):
+            members = np.flatnonzero(node_part == i)
+            counts = np.diff(ranges)[members]
+            out.append({"node": nodes[members],
+                        "ranges": np.r_[0, np.cumsum(counts)].astype(np.int64),
+                        "hashes": (np.concatenate([hashes[ranges[m]:ranges[m + 1]] for m in members])
+                                   if len(members) else np.empty(0, np.uint64))})
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------ 2. buckets
+def bucket_edges(k: int, *pieces: dict[str, np.ndarray]):
+    """Link consecutive members of each bucket (not all pairs: a huge bucket stays linear).
+    Returns (number of edges, k pieces of canonical edges split by their first node's partition)."""
+    b = _concat(pieces)
+    if not b or len(b["node"]) == 0:
+        return (0, *[np.empty((0, 2), np.int64) for _ in range(k)])
+    order = np.lexsort((b["node"], b["key"], b["band"]))
+    band, key, node = b["band"][order], b["key"][order], b["node"][order]
+    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1]) & (node[1:] != node[:-1])
+    edges = canonical(np.stack([node[1:][same], node[:-1][same]], axis=1))
+    part = _partition_of(edges[:, 0], k) if len(edges) else np.empty(0)
+    return (len(edges), *[edges[part == i] for i in range(k)])
+
+
+# ------------------------------------------------------------------------------ 3. verify
+def _lookup(shingles: dict[str, np.ndarray], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated shingle hashes of `wanted` nodes, with their ranges."""
+    order = np.argsort(shingles["node"])
+    pos = order[np.searchsorted(shingles["node"], wanted, sorter=order)]
+    starts, ends = shingles["ranges"][pos], shingles["ranges"][pos + 1]
+    hashes = (np.concatenate([shingles["hashes"][s:e] for s, e in zip(starts, ends)])
+              if len(wanted) else np.empty(0, np.uint64))
+    return hashes, np.r_[0, np.cumsum(ends - starts)].astype(np.int64)
+
+
+def attach_first(k: int, num_edge_pieces: int, *pieces):
+    """Edges whose first node lives here get that node's shingles; then they move to the second's.
+    `pieces`: the edge pieces of this partition, then its shingle pieces."""
+    edge_pieces, shingle_pieces = pieces[:num_edge_pieces], pieces[num_edge_pieces:]
+    edges = np.concatenate(edge_pieces) if edge_pieces else np.empty((0, 2), np.int64)
+    shingles = _concat_shingles(shingle_pieces)
+    hashes, ranges = _lookup(shingles, edges[:, 0]) if len(edges) else (np.empty(0, np.uint64), np.zeros(1, np.int64))
+    part = _partition_of(edges[:, 1], k) if len(edges) else np.empty(0)
+    out = []
+    for i in range(k):
+        rows = np.flatnonzero(part == i)
+        counts = (ranges[rows + 1] - ranges[rows]) if len(rows) else np.empty(0, np.int64)
+        out.append({"edges": edges[rows], "ranges": np.r_[0, np.cumsum(counts)].astype(np.int64),
+                    "hashes": np.concatenate([hashes[ranges[r]:ranges[r + 1]] for r in rows]) if len(rows)
+                    else np.empty(0, np.uint64)})
+    return tuple(out)
+
+
+def verify_edges(threshold: float, num_attached: int, *pieces) -> np.ndarray:
+    """Keep the edges whose true Jaccard similarity of shingle sets reaches the threshold.
+    `pieces`: the attached-edge pieces sent to this partition, then its shingle pieces."""
+    attached, shingle_pieces = pieces[:num_attached], pieces[num_attached:]
+    shingles = _concat_shingles(shingle_pieces)
+    kept = []
+    for piece in attached:
+        edges = piece["edges"]
+        if len(edges) == 0:
+            continue
+        second, second_ranges = _lookup(shingles, edges[:, 1])
+        for r in range(len(edges)):
+            a = np.unique(piece["hashes"][piece["ranges"][r]:piece["ranges"][r + 1]])
+            b = np.unique(second[second_ranges[r]:second_ranges[r + 1]])
+            inter = len(np.intersect1d(a, b, assume_unique=True))
+            union = len(a) + len(b) - inter
+            if union and inter / union >= threshold:
+                kept.append(edges[r])
+    return np.array(kept, dtype=np.int64).reshape(-1, 2)
+
+
+# ------------------------------------------------------------------------------ 5. keepers
+def memberships(*pieces: np.ndarray) -> dict[str, np.ndarray]:
+    """From converged large-step pieces of one partition: (node, label) for the nodes it owns."""
+    rows = np.concatenate(pieces) if pieces else np.empty((0, 2), np.int64)
+    members = rows[rows[:, 0] > rows[:, 1]]
+    roots = np.unique(rows[rows[:, 0] < rows[:, 1], 0])
+    node = np.concatenate([members[:, 0], roots])
+    label = np.concatenate([members[:, 1], roots])
+    node, first = np.unique(node, return_index=True)
+    return {"node": node, "label": label[first]}
+
+
+def attach_info(k: int, membership: dict[str, np.ndarray], *info_pieces: dict[str, np.ndarray]):
+    """Join (node, label) with (id, length, file), then send rows to their label's partition."""
+    info = _concat(info_pieces)
+    if not membership or len(membership["node"]) == 0:
+        return tuple({} for _ in range(k))
+    order = np.argsort(info["node"])
+    pos = order[np.searchsorted(info["node"], membership["node"], sorter=order)]
+    rows = {"label": membership["label"], "node": membership["node"], "id": info["id"][pos],
+            "length": info["length"][pos], "file": info["file"][pos]}
+    return tuple(_split(rows, _partition_of(rows["label"], k).astype(np.int64), k))
+
+
+def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
+    """One survivor per cluster; the others become drops (file, id, cluster_id = the survivor's id)."""
+    rows = _concat(pieces)
+    if not rows or len(rows["label"]) == 0:
+        return pa.table({"file": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
+                         "cluster_id": pa.array([], pa.string())})
+    ids = rows["id"].astype(str)
+    # Sort within clusters so the survivor comes first: smallest id, or longest then smallest id.
+    secondary = -rows["length"] if policy == "longest" else np.zeros(len(ids), np.int64)
+    order = np.lexsort((ids, secondary, rows["label"]))
+    label, ids_sorted, files = rows["label"][order], ids[order], rows["file"][order]
+    first = np.r_[True, label[1:] != label[:-1]]
+    keeper_of = np.maximum.accumulate(np.where(first, np.arange(len(label)), 0))
+    dup = ~first
+    return pa.table({"file": files[dup], "id": ids_sorted[dup].tolist(),
+                     "cluster_id": ids_sorted[keeper_of[dup]].tolist()})
+
+
+# ------------------------------------------------------------------------------ 6. rewrite
+def rewrite_file(path: str, file_index: int, out_dir: str, cfg_json: str, *drop_tables: pa.Table) -> pa.Table:
+    from pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
+    from pipelines.stats import stat_rows
+
+    cfg = CorpusConfig.model_validate_json(cfg_json)
+    staged = pq.read_table(path)
+    drops = pa.concat_tables([t for t in drop_tables if t.num_rows] or [drop_tables[0]])
+    drops = drops.filter(pc.equal(drops["file"], file_index))
+    is_dup = pc.is_in(staged["id"], value_set=drops["id"])
+    kept, dups = staged.filter(pc.invert(is_dup)), staged.filter(is_dup)
+    partition = int(Path(path).stem.split("-")[1])
+    if kept.num_rows:
+        write_documents(kept, partition_file(out_dir, "documents", partition), cfg.output.compression)
+    rows = kept_stat_rows(kept)
+    if dups.num_rows:
+        rows.append(("drop", STAGE, REASON, dups.num_rows, int(pc.sum(dups["raw_bytes"]).as_py() or 0)))
+        if cfg.output.write_rejected:
+            cluster = dict(zip(drops["id"].to_pylist(), drops["cluster_id"].to_pylist()))
+            n = dups.num_rows
+            rejected = dups.append_column("drop_stage", pa.array([STAGE] * n)).append_column(
+                "drop_reason", pa.array([REASON] * n)).append_column("drop_detail", pa.nulls(n, pa.string())).append_column(
+                "cluster_id", pa.array([cluster[i] for i in dups["id"].to_pylist()], pa.string()))
+            rejected = rejected.take(pc.sort_indices(rejected, sort_keys=[("id", "ascending")]))
+            write_rejected(rejected, Path(out_dir) / "rejected" / f"near-{partition:05d}.parquet",
+                           cfg.output.compression)
+    return stat_rows(rows)
+
+
+# ------------------------------------------------------------------------------ the stage
+def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path) -> NearDedupResult:
+    import ray
+
+    mh = cfg.dedup.minhash
+    k = mh.num_partitions
+    bands, rows = (mh.bands, mh.rows) if mh.bands else choose_bands(mh.threshold, mh.num_perm)
+    files = sorted((Path(out_dir) / STAGED_FOLDER).glob("part-*.parquet"))
+    result = NearDedupResult(stat_rows=pa.table({}), bands=bands, rows=rows)
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.seconds[name] = now - clock
+        clock = now
+
+    remote = {fn.__name__: ray.remote(fn) for fn in (sign_file, bucket_edges, attach_first, verify_edges,
+                                                      memberships, attach_info, choose_keepers, rewrite_file)}
+    concat_edges = ray.remote(lambda *p: np.concatenate(p))
+    count = ray.remote(lambda edges: len(edges))
+
+    def returns(n: int, refs):  # a task with num_returns=1 gives a ref, not a list of one
+        return refs if n > 1 else [refs]
+
+    per_file = 3 * k if mh.verify else 2 * k
+    signed = [returns(per_file, remote["sign_file"].options(num_returns=per_file).remote(str(f), i, mh, bands, rows, k))
+              for i, f in enumerate(files)]
+    bucket_in = [[s[j] for s in signed] for j in range(k)]
+    info_in = [[s[k + j] for s in signed] for j in range(k)]
+    shingle_in = [[s[2 * k + j] for s in signed] for j in range(k)] if mh.verify else None
+    ray.wait([s[0] for s in signed], num_returns=len(signed))
+    lap("signatures")
+
+    bucketed = [remote["bucket_edges"].options(num_returns=k + 1).remote(k, *bucket_in[j]) for j in range(k)]
+    result.candidate_edges = sum(ray.get([b[0] for b in bucketed]))
+    edges_by_first = [[b[1 + j] for b in bucketed] for j in range(k)]
+    lap("buckets")
+
+    if mh.verify:
+        attached = [returns(k, remote["attach_first"].options(num_returns=k).remote(
+            k, len(edges_by_first[j]), *edges_by_first[j], *shingle_in[j])) for j in range(k)]
+        edge_chunks = [remote["verify_edges"].remote(mh.threshold, len(attached), *[a[j] for a in attached], *shingle_in[j])
+                       for j in range(k)]
+    else:
+        edge_chunks = [concat_edges.remote(*edges_by_first[j]) for j in range(k)]
+    result.verified_edges = sum(ray.get([count.remote(c) for c in edge_chunks]))
+    lap("verify")
+
+    # Connected components: the driver fast path, else large-star/small-star across the cluster.
+    if result.verified_edges <= mh.driver_max_edges:
+        all_edges = np.concatenate(ray.get(edge_chunks)) if edge_chunks else np.empty((0, 2), np.int64)
+        nodes, labels = union_find(canonical(all_edges))
+        part = _partition_of(nodes, k).astype(np.int64)
+        member_refs = [ray.put({"node": nodes[part == j], "label": labels[part == j]}) for j in range(k)]
+    else:
+        pieces = distributed_components(edge_chunks, k, return_pieces=True)
+        member_refs = [remote["memberships"].remote(*pieces[j]) for j in range(k)]
+    lap("components")
+
+    joined = [returns(k, remote["attach_info"].options(num_returns=k).remote(k, member_refs[j], *info_in[j]))
+              for j in range(k)]
+    keepers = [remote["choose_keepers"].remote(mh.keep, *[jn[j] for jn in joined]) for j in range(k)]
+    cfg_json = cfg.model_dump_json()
+    rewritten = [remote["rewrite_file"].remote(str(f), i, str(Path(out_dir).resolve()), cfg_json, *keepers)
+                 for i, f in enumerate(files)]
+    tables = ray.get(rewritten)
+    keeper_tables = ray.get(keepers)
+    result.duplicates = sum(t.num_rows for t in keeper_tables)
+    result.clusters = len({c for t in keeper_tables for c in t["cluster_id"].to_pylist()})
+    result.stat_rows = pa.concat_tables(tables) if tables else pa.table({})
+    lap("keep_and_rewrite")
+    return result
