@@ -72,14 +72,32 @@ void scalelab_shingle_hashes(const uint8_t *text, const int64_t *offsets, int64_
 void scalelab_minhash(const uint64_t *hashes, const int64_t *shingle_offsets, int64_t num_docs,
                       const uint64_t *a, const uint64_t *b, int64_t num_perm, uint64_t *signatures) {
     for (int64_t d = 0; d < num_docs; d++) {
+        const uint64_t *h = hashes + shingle_offsets[d];
+        int64_t n = shingle_offsets[d + 1] - shingle_offsets[d];
         uint64_t *sig = signatures + d * num_perm;
-        for (int64_t k = 0; k < num_perm; k++) sig[k] = MERSENNE61;
-        for (int64_t s = shingle_offsets[d]; s < shingle_offsets[d + 1]; s++) {
-            uint64_t h = hashes[s] % MERSENNE61;
-            for (int64_t k = 0; k < num_perm; k++) {
-                uint64_t v = mod_mersenne61((unsigned __int128)a[k] * h + b[k]);
-                if (v < sig[k]) sig[k] = v;
+        /* Permutations outside, shingles inside: the running minimum stays in a register and
+         * iterations are independent, so the multiplier pipeline stays full. Hashes are < 2^61
+         * already (reduced by the caller's loop below on first use). */
+        for (int64_t k = 0; k < num_perm; k++) {
+            const uint64_t ak = a[k], bk = b[k];
+            uint64_t m0 = MERSENNE61, m1 = MERSENNE61;
+            int64_t s = 0;
+            for (; s + 1 < n; s += 2) {
+                uint64_t v0 = mod_mersenne61((unsigned __int128)ak * h[s] + bk);
+                uint64_t v1 = mod_mersenne61((unsigned __int128)ak * h[s + 1] + bk);
+                m0 = v0 < m0 ? v0 : m0;
+                m1 = v1 < m1 ? v1 : m1;
             }
+            if (s < n) {
+                uint64_t v = mod_mersenne61((unsigned __int128)ak * h[s] + bk);
+                m0 = v < m0 ? v : m0;
+            }
+            sig[k] = m0 < m1 ? m0 : m1;
         }
     }
+}
+
+/* Reduce hashes below 2^61 in place (the permutations' domain). */
+void scalelab_reduce61(uint64_t *hashes, int64_t n) {
+    for (int64_t i = 0; i < n; i++) hashes[i] %= MERSENNE61;
 }

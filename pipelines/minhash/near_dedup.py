@@ -35,7 +35,7 @@ from pipelines.minhash.components import (
     distributed_components,
     union_find,
 )
-from pipelines.minhash.signatures import minhash_signatures, shingle_hashes
+from pipelines.minhash.signatures import shingle_hashes, signatures_of_hashes
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -91,7 +91,8 @@ def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: i
     ids = table["id"].to_pylist()
     texts = table["text"].to_pylist()
     nodes = nodes_of(ids)
-    sigs = minhash_signatures(texts, num_perm=mh.num_perm, ngram=mh.ngram, seed=mh.seed)
+    hashes, ranges = shingle_hashes(texts, mh.ngram)  # once: the signatures and the verification share them
+    sigs = signatures_of_hashes(hashes, ranges, mh.num_perm, mh.seed)
     keys = band_keys(sigs, bands, rows)
     has_words = sigs[:, 0] != np.uint64((1 << 61) - 1)  # texts with no words are no one's duplicate
     band_col = np.tile(np.arange(bands, dtype=np.int64), len(ids))
@@ -105,7 +106,6 @@ def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: i
     node_part = _partition_of(nodes, k).astype(np.int64)
     out = [*_split(bucket, bucket_part, k), *_split(info, node_part, k)]
     if mh.verify:
-        hashes, ranges = shingle_hashes(texts, mh.ngram)
         for i in range(k):
             members = np.flatnonzero(node_part == i)
             counts = np.diff(ranges)[members]

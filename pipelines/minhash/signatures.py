@@ -78,6 +78,7 @@ def _kernel() -> ctypes.CDLL | None:
         lib.scalelab_shingle_hashes.argtypes = [u8p, i64p, ctypes.c_int64, ctypes.c_int64, u64p,
                                                 ctypes.c_int64, u64p, i64p]
         lib.scalelab_minhash.argtypes = [u64p, i64p, ctypes.c_int64, u64p, u64p, ctypes.c_int64, u64p]
+        lib.scalelab_reduce61.argtypes = [u64p, ctypes.c_int64]
         return lib
     warnings.warn("scalelab's MinHash kernel is not built (reinstall with a C compiler); "
                   "using the exact numpy version, several times slower", RuntimeWarning, stacklevel=3)
@@ -120,12 +121,20 @@ def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.nda
 def minhash_signatures(texts: Sequence[str], num_perm: int = 128, ngram: int = 5, seed: int = 42) -> np.ndarray:
     """(len(texts), num_perm) uint64 signatures; a text without words gets all (2^61 - 1)."""
     hashes, ranges = shingle_hashes(texts, ngram)
+    return signatures_of_hashes(hashes, ranges, num_perm, seed)
+
+
+def signatures_of_hashes(hashes: np.ndarray, ranges: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """Signatures from `shingle_hashes` output (for callers that also need the shingles)."""
     a, b = permutations(num_perm, seed)
-    sigs = np.empty((len(texts), num_perm), dtype=np.uint64)
     lib = _kernel()
     if lib is None:
         return _minhash_numpy(hashes, ranges, a, b)
-    lib.scalelab_minhash(_ptr(hashes, ctypes.c_uint64), _ptr(ranges, ctypes.c_int64), len(texts),
+    reduced = np.ascontiguousarray(hashes, dtype=np.uint64).copy()
+    lib.scalelab_reduce61(_ptr(reduced, ctypes.c_uint64), len(reduced))
+    ranges = np.ascontiguousarray(ranges, dtype=np.int64)
+    sigs = np.empty((len(ranges) - 1, num_perm), dtype=np.uint64)
+    lib.scalelab_minhash(_ptr(reduced, ctypes.c_uint64), _ptr(ranges, ctypes.c_int64), len(ranges) - 1,
                          _ptr(a, ctypes.c_uint64), _ptr(b, ctypes.c_uint64), num_perm, _ptr(sigs, ctypes.c_uint64))
     return sigs
 
