@@ -80,3 +80,22 @@ def test_signature_agreement_estimates_jaccard():
     sigs = S.minhash_signatures([hamlet, edited], num_perm=256, ngram=5, seed=1)
     estimate = float((sigs[0] == sigs[1]).mean())
     assert abs(estimate - true_jaccard) < 0.06
+
+
+def test_kernel_at_the_edges_of_the_modulus():
+    # Hashes and coefficients next to 2^32 and 2^61 - 1, and more than one vector width of them.
+    p = 2**61 - 1
+    hashes = np.array([0, 1, p - 1, p - 2, 2**32 - 1, 2**32, 2**60 + 12345, 7, 2**61 - 9], dtype=np.uint64)
+    ranges = np.array([0, len(hashes)], dtype=np.int64)
+    lib = S._kernel()
+    for seed in range(5):
+        a, b = S.permutations(16, seed)
+        a = a.copy()
+        b = b.copy()
+        a[:4], b[:4] = [1, p - 1, 2**32 - 1, 2**32 + 1], [0, p - 1, 5, 2**60]
+        sigs = np.empty((1, 16), dtype=np.uint64)
+        lib.scalelab_minhash(S._ptr(hashes, S.ctypes.c_uint64), S._ptr(ranges, S.ctypes.c_int64), 1,
+                             S._ptr(a, S.ctypes.c_uint64), S._ptr(b, S.ctypes.c_uint64), 16,
+                             S._ptr(sigs, S.ctypes.c_uint64))
+        expected = [min((int(x) * int(h) + int(y)) % p for h in hashes) for x, y in zip(a, b)]
+        assert [int(v) for v in sigs[0]] == expected
