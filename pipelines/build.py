@@ -36,8 +36,9 @@ from pipelines.steps import Step, build_steps, run_steps
 
 if TYPE_CHECKING:
     from pipelines.minhash.near_dedup import NearDedupResult
+    from pipelines.shards.build_shards import ShardsResult
 
-OUTPUT_FOLDERS = ("documents", "rejected", "stats", "stage")
+OUTPUT_FOLDERS = ("documents", "rejected", "stats", "stage", "shards")
 
 
 @dataclass
@@ -49,6 +50,7 @@ class BuildResult:
     seconds: float
     skipped_files: list[str]
     near_dedup: Optional["NearDedupResult"] = None
+    shards: Optional["ShardsResult"] = None
 
 
 def config_hash(cfg: CorpusConfig) -> str:
@@ -160,6 +162,11 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
         shutil.rmtree(out / "stage", ignore_errors=True)
     stats = aggregate(rows)
     write_stats(stats, out)
+    shards = None
+    if cfg.shards.enabled:
+        from pipelines.shards.build_shards import build_shards
+
+        shards = build_shards(cfg, out, stats.documents_kept)
     seconds = time.perf_counter() - start
     with atomic_path(out / "build.json") as tmp:
         Path(tmp).write_text(json.dumps({
@@ -177,7 +184,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             "seconds": round(seconds, 3),
         }, indent=2) + "\n")
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
-                       skipped_files=skipped, near_dedup=near)
+                       skipped_files=skipped, near_dedup=near, shards=shards)
 
 
 def _run_job(cfg_json: str, files: list[InputFile], parts: int, out: Path) -> pa.Table:

@@ -34,7 +34,7 @@ PositiveInt = Annotated[int, AfterValidator(_positive)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class InputSpec(Section):
@@ -190,6 +190,72 @@ class DedupConfig(Section):
     minhash: MinHashConfig = MinHashConfig()
 
 
+def parse_token_count(value: int | str) -> int:
+    """1000, "50k", "4M", "1.5B" -> a token count."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().replace("_", "")
+    scale = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        count = int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a token count (like 50000, 50k, 4M, 1.5B)") from None
+    if count <= 0:
+        raise ValueError(f"{value!r}: must be greater than 0")
+    return count
+
+
+class TokenizerConfig(Section):
+    # A tokenizer.json (HF tokenizers), e.g. GPT-2's; or None to train a byte-level BPE here.
+    path: Optional[str] = None
+    vocab_size: PositiveInt = 8192  # when training
+    train_documents: PositiveInt = 20_000  # seeded sample of the cleaned corpus to train on
+    eod_token: str = "<|endoftext|>"
+
+
+class ValidationConfig(Section):
+    # Held out first, by document hash: the smallest-key documents up to this many tokens.
+    tokens: int | str = "100k"
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens(cls, v: int | str) -> int:
+        return parse_token_count(v)
+
+
+class DecontaminationConfig(Section):
+    enabled: bool = True
+    ngram: PositiveInt = 13  # token n-grams shared with the validation set
+
+
+class ShardsConfig(Section):
+    enabled: bool = True
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    validation: ValidationConfig = ValidationConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
+    # Named token budgets; each is a prefix of the seeded training order, so smaller scales are
+    # contained in larger ones.
+    scales: dict[str, int | str] = {"1M": "1M"}
+    shard_tokens: int | str = "1M"
+    batch_tokens: PositiveInt = 65536  # tokens per Arrow record batch inside a shard
+    seed: int = 0
+    # Tokenization tasks at once (None: as many as the cluster allows). Outputs don't depend on it.
+    tokenize_workers: Optional[PositiveInt] = None
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: dict[str, int | str]) -> dict[str, int]:
+        if not v:
+            raise ValueError("give at least one scale")
+        return {name: parse_token_count(budget) for name, budget in v.items()}
+
+    @field_validator("shard_tokens")
+    @classmethod
+    def _shard_tokens(cls, v: int | str) -> int:
+        return parse_token_count(v)
+
+
 class OutputConfig(Section):
     dir: Optional[str] = None
     # Hash partitions of the final shuffle, and so the number of document files.
@@ -219,6 +285,7 @@ class CorpusConfig(Section):
     filters: FiltersConfig = FiltersConfig()
     pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
+    shards: ShardsConfig = ShardsConfig()
     output: OutputConfig = OutputConfig()
 
 

@@ -1,0 +1,1 @@
+"""Token shards: tokenizer, validation split, decontamination, scales, Arrow IPC shards, manifest."""

@@ -1,0 +1,280 @@
+"""Tokenize the built corpus and cut it into token shards at named scales, with a held-out validation set.
+
+    documents/*.parquet ─► tokenize (Ray Data actors, tokenizer loaded once each; seeded key per document)
+                        ─► validation: smallest keys up to shards.validation.tokens (by hash, not by worker)
+                        ─► mark: validation / decontaminated (shares a token 13-gram with validation) / train
+                        ─► training stream in key order ─► shards/train-NNNNN.arrow (+ .idx.arrow)
+                        ─► scales = prefixes of that stream ─► manifest.json, stats/shards.json
+
+Everything is ordered by a seeded hash of the document id, so the shards are byte-identical whatever the
+number of workers, and a smaller scale is always a prefix of a larger one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.atomic import atomic_path
+from pipelines.config import CorpusConfig
+from pipelines.shards.format import ShardWriter, token_dtype
+from pipelines.shards.manifest import SHARDS_FOLDER, write_manifest
+from pipelines.shards.tokenizer import eod_id, file_sha256, load_tokenizer, train_bpe
+
+ALL_SCALE = "all"
+
+
+class ShardsError(ValueError):
+    """The corpus cannot give what the shards section asks (say how many tokens exist)."""
+
+
+@dataclass
+class ShardsResult:
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def document_key(seed: int, doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{seed}\0{doc_id}".encode(), digest_size=8).digest(), "big")
+
+
+def ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
+    """64-bit hashes of every token n-gram of one document (none if it is shorter than n)."""
+    if len(tokens) < n:
+        return np.empty(0, np.uint64)
+    t = tokens.astype(np.uint64) + np.uint64(1)
+    h = np.zeros(len(t) - n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            h = (h ^ t[j : j + len(h)]) * np.uint64(0x100000001B3)
+    return h
+
+
+def _flat(batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The `tokens` list column as (flat values, offsets)."""
+    col = batch.column("tokens").combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False), col.offsets.to_numpy()
+
+
+class Tokenize:
+    """Ray Data actor: the tokenizer is built once per actor, then `encode_batch` per batch."""
+
+    def __init__(self, tokenizer_json: str, eod: int, seed: int):
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_str(tokenizer_json)
+        self.eod, self.seed = eod, seed
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        ids = batch.column("id").to_pylist()
+        encoded = self.tok.encode_batch(batch.column("text").to_pylist(), add_special_tokens=False)
+        lengths = np.array([len(e.ids) + 1 for e in encoded], dtype=np.int64)
+        flat = np.empty(int(lengths.sum()), dtype=np.uint32)
+        pos = 0
+        for e, n in zip(encoded, lengths):
+            flat[pos : pos + n - 1] = e.ids
+            flat[pos + n - 1] = self.eod
+            pos += n
+        offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        return pa.table({
+            "key": pa.array([document_key(self.seed, i) for i in ids], pa.uint64()),
+            "id": pa.array(ids, pa.string()),
+            "lang": batch.column("lang"),
+            "n_tokens": pa.array(lengths),
+            "tokens": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+        })
+
+
+def _read_documents(paths: pa.Table) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    for path in paths.column("path").to_pylist():
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
+            yield pa.Table.from_batches([batch])
+
+
+def _mark(batch: pa.Table, validation_ids: list[str], validation_ngrams: np.ndarray, n: int, decontaminate: bool) -> pa.Table:
+    ids = batch.column("id")
+    is_val = pc.is_in(ids, value_set=pa.array(validation_ids, pa.string())).to_numpy(zero_copy_only=False)
+    flat, offsets = _flat(batch)
+    split = []
+    for i in range(batch.num_rows):
+        if is_val[i]:
+            split.append("validation")
+        elif decontaminate and len(validation_ngrams) and np.isin(
+                ngram_hashes(flat[offsets[i] : offsets[i + 1] - 1], n), validation_ngrams, assume_unique=False).any():
+            split.append("decontaminated")
+        else:
+            split.append("train")
+    return batch.append_column("split", pa.array(split, pa.string()))
+
+
+# Arrow-native filters: Ray's row-wise filter would turn the token lists into pickled objects.
+def _rows_with_ids(batch: pa.Table, ids: list[str]) -> pa.Table:
+    return batch.filter(pc.is_in(batch.column("id"), value_set=pa.array(ids, pa.string())))
+
+
+def _train_rows(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.equal(batch.column("split"), "train"))
+
+
+def _sorted_batches(ds) -> Iterator[pa.Table]:
+    yield from ds.sort(["key", "id"]).iter_batches(batch_format="pyarrow", batch_size=1024)
+
+
+def _train_tokenizer(cfg: CorpusConfig, docs, num_docs: int):
+    """Byte-level BPE on a seeded sample: the documents with the smallest keys (about train_documents)."""
+    tc, seed = cfg.shards.tokenizer, cfg.shards.seed
+    share = min(1.0, 1.5 * tc.train_documents / max(1, num_docs))
+    cutoff = int(share * (2**64 - 1))
+
+    def pick(batch: pa.Table) -> pa.Table:
+        keys = [document_key(seed, i) for i in batch.column("id").to_pylist()]
+        mask = pa.array([k <= cutoff for k in keys])
+        return batch.append_column("key", pa.array(keys, pa.uint64())).filter(mask)
+
+    sample = docs.map_batches(pick, batch_format="pyarrow").take_all()
+    sample.sort(key=lambda r: (r["key"], r["id"]))
+    return train_bpe((r["text"] for r in sample[: tc.train_documents]), tc.vocab_size, tc.eod_token)
+
+
+def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> ShardsResult:
+    import ray
+
+    from scalelab import __version__
+
+    sc = cfg.shards
+    out = Path(out_dir)
+    files = sorted(str(p) for p in (out / "documents").glob("part-*.parquet"))
+    if not files:
+        raise ShardsError("no documents survived the build: nothing to tokenize")
+    shard_dir = out / SHARDS_FOLDER
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    shard_dir.mkdir(parents=True)
+
+    docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
+        _read_documents, batch_size=1, batch_format="pyarrow")
+    tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
+    eod = eod_id(tok, sc.tokenizer.eod_token)
+    tok_path = out / "tokenizer.json"
+    with atomic_path(tok_path) as tmp:
+        tok.save(tmp)
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    dtype = token_dtype(vocab)
+
+    from scalelab.ray_session import cluster_cpus
+
+    workers = sc.tokenize_workers or cluster_cpus()
+    tokenized = docs.map_batches(Tokenize, fn_constructor_args=(tok.to_str(), eod, sc.seed), batch_format="pyarrow",
+                                 batch_size=256, concurrency=workers).materialize()
+
+    # Validation: the smallest keys, whole documents, until the budget is met.
+    validation_ids: list[str] = []
+    held = 0
+    for batch in _sorted_batches(tokenized.select_columns(["key", "id", "n_tokens"])):
+        for doc_id, n in zip(batch.column("id").to_pylist(), batch.column("n_tokens").to_pylist()):
+            if held >= sc.validation.tokens:
+                break
+            validation_ids.append(doc_id)
+            held += n
+        if held >= sc.validation.tokens:
+            break
+    total_tokens = int(tokenized.sum("n_tokens"))
+    if held < sc.validation.tokens or held >= total_tokens:
+        raise ShardsError(f"shards.validation.tokens: {sc.validation.tokens:,} tokens asked, but the corpus has "
+                          f"{total_tokens:,} tokens in all; lower it (and leave room for training)")
+
+    validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
+    writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)
+    val_ngrams = []
+    n = sc.decontamination.ngram
+    for batch in _sorted_batches(validation):
+        flat, offsets = _flat(batch)
+        for i, doc_id in enumerate(batch.column("id").to_pylist()):
+            toks = flat[offsets[i] : offsets[i + 1]]
+            writer.add(doc_id, toks)
+            val_ngrams.append(ngram_hashes(toks[:-1], n))
+    val_entry = writer.close()[0]
+    val_ngrams_arr = np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
+
+    marked = tokenized.map_batches(
+        _mark, batch_format="pyarrow",
+        fn_kwargs={"validation_ids": validation_ids, "validation_ngrams": val_ngrams_arr, "n": n,
+                   "decontaminate": sc.decontamination.enabled},
+    ).materialize()
+    counts = {r["split"]: r for r in marked.groupby("split").sum("n_tokens").take_all()}
+    docs_by_split = {r["split"]: r["count()"] for r in marked.groupby("split").count().take_all()}
+    train_tokens = int(counts.get("train", {}).get("sum(n_tokens)", 0) or 0)
+    scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
+    for name, budget in scales.items():
+        if budget > train_tokens:
+            raise ShardsError(f"shards.scales.{name}: {budget:,} tokens asked, but the training split has "
+                              f"{train_tokens:,} tokens (after {held:,} validation tokens and decontamination)")
+
+    # The training stream, in key order, into fixed-size shards; tokens per language per scale on the way.
+    writer = ShardWriter(shard_dir, "train", sc.shard_tokens, sc.batch_tokens, dtype)
+    position = 0
+    scale_langs = {name: Counter() for name in scales}
+    scale_docs = Counter()
+    for batch in _sorted_batches(marked.map_batches(_train_rows, batch_format="pyarrow")):
+        flat, offsets = _flat(batch)
+        for i, (doc_id, lang) in enumerate(zip(batch.column("id").to_pylist(), batch.column("lang").to_pylist())):
+            toks = flat[offsets[i] : offsets[i + 1]]
+            for name, budget in scales.items():
+                if position < budget:
+                    scale_langs[name][lang or "unknown"] += min(len(toks), budget - position)
+                    scale_docs[name] += 1
+            writer.add(doc_id, toks)
+            position += len(toks)
+    shards = writer.close()
+
+    for entry in shards + [val_entry]:
+        entry["sha256"] = file_sha256(shard_dir / entry["path"])
+        entry["index_sha256"] = file_sha256(shard_dir / entry["index"])
+    cumulative = np.cumsum([s["tokens"] for s in shards])
+    scale_entries = {}
+    for name, budget in scales.items():
+        j = int(np.searchsorted(cumulative, budget))  # shards[j] holds the budget's last token
+        before = int(cumulative[j - 1]) if j else 0
+        scale_entries[name] = {"tokens": budget, "shards": [s["path"] for s in shards[: j + 1]],
+                               "last_shard_tokens": budget - before}
+
+    from pipelines.build import config_hash
+
+    manifest = {
+        "scalelab_version": __version__,
+        "config_hash": config_hash(cfg),
+        "config": cfg.model_dump(mode="json"),
+        "tokenizer": {"path": "tokenizer.json", "sha256": file_sha256(tok_path), "vocab_size": vocab,
+                      "eod_token": sc.tokenizer.eod_token, "eod_id": eod, "trained": sc.tokenizer.path is None},
+        "dtype": dtype.name,
+        "batch_tokens": sc.batch_tokens,
+        "shard_tokens": sc.shard_tokens,
+        "seed": sc.seed,
+        "shards": shards,
+        "validation": val_entry,
+        "scales": scale_entries,
+        "documents": {"in": sum(docs_by_split.values()), **{k: int(v) for k, v in docs_by_split.items()}},
+        "decontamination": {"enabled": sc.decontamination.enabled, "ngram": n,
+                            "documents": int(docs_by_split.get("decontaminated", 0))},
+    }
+    write_manifest(out, manifest)
+    summary = {
+        "tokenizer_vocab": vocab, "dtype": dtype.name,
+        "documents": manifest["documents"],
+        "tokens": {"validation": val_entry["tokens"], "train": train_tokens},
+        "scales": {name: {"tokens": budget, "documents": scale_docs[name], "languages": dict(sorted(scale_langs[name].items()))}
+                   for name, budget in scales.items()},
+    }
+    with atomic_path(out / "stats" / "shards.json") as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return ShardsResult(manifest=manifest, summary=summary)
