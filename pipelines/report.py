@@ -36,3 +36,24 @@ def print_stats(stats: BuildStats, console: Console | None = None, title: str = 
     if stats.redactions:
         parts = [f"{k}: {v['count']:,} in {v['documents']:,} docs" for k, v in stats.redactions.items()]
         console.print("PII redacted: " + "; ".join(parts))
+
+
+def print_shards(summary: dict, console: Console | None = None) -> None:
+    """Tokens per scale and per language, after the drop table."""
+    console = console or Console()
+    docs = summary["documents"]
+    console.print(f"token shards ({summary['dtype']}, vocabulary {summary['tokenizer_vocab']:,}): "
+                  f"{docs.get('in', 0):,} documents = {docs.get('validation', 0):,} validation + "
+                  f"{docs.get('train', 0):,} training + {docs.get('decontaminated', 0):,} decontaminated; "
+                  f"{summary['tokens']['validation']:,} validation and {summary['tokens']['train']:,} training tokens")
+    scales = sorted(summary["scales"].items(), key=lambda kv: kv[1]["tokens"])
+    langs = sorted({lang for _, s in scales for lang in s["languages"]})
+    table = Table(title="training tokens per scale (each a prefix of the next), by language", title_justify="left")
+    table.add_column("")
+    for name, _ in scales:
+        table.add_column(name, justify="right")
+    table.add_row("tokens", *[f"{s['tokens']:,}" for _, s in scales], style="bold")
+    table.add_row("documents", *[f"{s['documents']:,}" for _, s in scales])
+    for lang in langs:
+        table.add_row(lang, *[f"{s['languages'].get(lang, 0):,}" for _, s in scales])
+    console.print(table)

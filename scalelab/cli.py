@@ -38,7 +38,8 @@ def corpus_build(
     from pipelines.build import build_corpus
     from pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
     from pipelines.inputs import InputError
-    from pipelines.report import print_stats
+    from pipelines.report import print_shards, print_stats
+    from pipelines.shards.build_shards import ShardsError
 
     if config is None and not input:
         fail("give a CONFIG file or at least one --input")
@@ -52,10 +53,12 @@ def corpus_build(
                 InputSpec(path=p, type=input_type) for p in input
             ]})
         result = build_corpus(cfg, out_dir=out, address=address)
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, ShardsError) as exc:
         fail(str(exc))
         return
     print_stats(result.stats, console, title=cfg.name)
+    if result.shards is not None:
+        print_shards(result.shards.summary, console)
     if result.skipped_files:
         err_console.print(f"[yellow]not read[/] ({len(result.skipped_files)} files of no known type; set `type` "
                           f"to read them): " + ", ".join(result.skipped_files[:5]) + (" ..." if len(result.skipped_files) > 5 else ""))
@@ -75,6 +78,33 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
         fail(str(exc))
         return
     print_stats(stats, console, title=str(out))
+    shards = Path(out) / "stats" / "shards.json"
+    if shards.is_file():
+        import json
+
+        from pipelines.report import print_shards
+
+        print_shards(json.loads(shards.read_text()), console)
+
+
+@corpus_app.command("verify")
+def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+    """Recompute the shards' checksums, token and document counts against manifest.json."""
+    from pipelines.shards.manifest import read_manifest, verify
+
+    try:
+        manifest = read_manifest(out)
+        problems = verify(out)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+        return
+    if problems:
+        for p in problems:
+            err_console.print(f"[red]✗[/] {p}", highlight=False, soft_wrap=True)
+        fail(f"{len(problems)} problem(s) in {out}", code=1)
+    files = len(manifest["shards"]) + 1
+    console.print(f"[green]✓[/] {out}: {files} shard files, {sum(s['tokens'] for s in manifest['shards']):,} training "
+                  f"and {manifest['validation']['tokens']:,} validation tokens, {len(manifest['scales'])} scales: all match")
 
 
 def main() -> None:

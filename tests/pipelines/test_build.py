@@ -95,13 +95,13 @@ def test_exact_duplicates_keep_the_smallest_id(sample_build):
 def test_same_config_gives_identical_bytes(sample_build, tmp_path):
     result, out = sample_build
     again = build_corpus(sample_config("output.write_rejected=true"), tmp_path / "again")
-    for folder in ("documents", "rejected", "stats"):
+    for folder in ("documents", "rejected", "stats", "shards"):
         assert folder_bytes(out, folder) == folder_bytes(tmp_path / "again", folder), folder
     assert again.stats.summary() == result.stats.summary()
 
 
 def test_every_malformed_archive_runs_through(ray_local, tmp_path):
-    cfg = CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"), type="warc")])
+    cfg = CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"), type="warc")], shards={"enabled": False})
     result = build_corpus(cfg, tmp_path / "warcs")
     stats = result.stats
     assert stats.balanced()
@@ -111,7 +111,8 @@ def test_every_malformed_archive_runs_through(ray_local, tmp_path):
 
 
 def test_folder_with_unknown_files_reports_them(ray_local, tmp_path):
-    result = build_corpus(CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"))]), tmp_path / "w")
+    result = build_corpus(CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"))], shards={"enabled": False}),
+                          tmp_path / "w")
     assert [Path(p).name for p in result.skipped_files] == ["example-bad.warc.gz.bad"]
     assert json.loads((tmp_path / "w" / "build.json").read_text())["skipped_files"] == result.skipped_files
 
@@ -130,7 +131,8 @@ class TestCli:
     def test_build_with_input_and_set_then_stats(self, ray_local, tmp_path):
         out = tmp_path / "cli"
         res = self.runner.invoke(app, ["corpus", "build", "--input", str(DATA / "handbook"), "--out", str(out),
-                                       "--set", "filters.c4.enabled=false", "--set", "filters.language.keep=[en]"])
+                                       "--set", "filters.c4.enabled=false", "--set", "filters.language.keep=[en]",
+                                       "--set", "shards.enabled=false"])
         assert res.exit_code == 0, res.output
         assert "holds" in res.output
         stats = read_stats(out)

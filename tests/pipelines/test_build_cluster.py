@@ -46,6 +46,6 @@ def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
            "--out", str(tmp_path / "local")] + [a for o in overrides for a in ("--set", o)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for folder in ("documents", "stats"):
+    for folder in ("documents", "stats", "shards"):
         assert folder_bytes(tmp_path / "cluster", folder) == folder_bytes(tmp_path / "local", folder), folder
     assert len(folder_bytes(tmp_path / "cluster", "documents")) == 4
