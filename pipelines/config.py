@@ -215,8 +215,10 @@ class TokenizerConfig(Section):
 
 
 class ValidationConfig(Section):
-    # Held out first, by document hash: the smallest-key documents up to this many tokens.
+    # Held out first, by document hash: the smallest-key documents up to this many tokens,
+    # or (when `documents` is set) exactly that many documents.
     tokens: int | str = "100k"
+    documents: Optional[PositiveInt] = None
 
     @field_validator("tokens")
     @classmethod

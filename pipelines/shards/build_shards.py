@@ -177,21 +177,29 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> Shard
     tokenized = docs.map_batches(Tokenize, fn_constructor_args=(tok.to_str(), eod, sc.seed), batch_format="pyarrow",
                                  batch_size=256, concurrency=workers).materialize()
 
-    # Validation: the smallest keys, whole documents, until the budget is met.
+    # Validation: the smallest keys, whole documents, until the budget (tokens or documents) is met.
+    by_documents = sc.validation.documents is not None
+
+    def filled(docs_held: int, tokens_held: int) -> bool:
+        return docs_held >= sc.validation.documents if by_documents else tokens_held >= sc.validation.tokens
+
     validation_ids: list[str] = []
     held = 0
     for batch in _sorted_batches(tokenized.select_columns(["key", "id", "n_tokens"])):
         for doc_id, n in zip(batch.column("id").to_pylist(), batch.column("n_tokens").to_pylist()):
-            if held >= sc.validation.tokens:
+            if filled(len(validation_ids), held):
                 break
             validation_ids.append(doc_id)
             held += n
-        if held >= sc.validation.tokens:
+        if filled(len(validation_ids), held):
             break
     total_tokens = int(tokenized.sum("n_tokens"))
-    if held < sc.validation.tokens or held >= total_tokens:
-        raise ShardsError(f"shards.validation.tokens: {sc.validation.tokens:,} tokens asked, but the corpus has "
-                          f"{total_tokens:,} tokens in all; lower it (and leave room for training)")
+    total_docs = tokenized.count()
+    if not filled(len(validation_ids), held) or len(validation_ids) >= total_docs:
+        asked = (f"shards.validation.documents: {sc.validation.documents:,} documents" if by_documents
+                 else f"shards.validation.tokens: {sc.validation.tokens:,} tokens")
+        raise ShardsError(f"{asked} asked, but the corpus has {total_docs:,} documents and {total_tokens:,} tokens "
+                          f"in all; lower it (and leave room for training)")
 
     validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
     writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)

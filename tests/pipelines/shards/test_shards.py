@@ -188,5 +188,20 @@ def test_budget_larger_than_the_corpus_says_how_many_tokens_exist(built, tmp_pat
     (copy / "stats").mkdir()
     with pytest.raises(ShardsError, match=r"shards\.scales\.huge: 16,000,000 tokens asked, but the training split has [\d,]+ tokens"):
         build_shards(sample_config("shards.scales={huge: 16M}"), copy, result.stats.documents_kept)
-    with pytest.raises(ShardsError, match=r"shards\.validation\.tokens: 10,000,000 tokens asked"):
+    with pytest.raises(ShardsError, match=r"shards\.validation\.tokens: 10,000,000 tokens asked, but the corpus has "
+                                          r"135 documents and [\d,]+ tokens"):
         build_shards(sample_config("shards.validation.tokens=10M"), copy, result.stats.documents_kept)
+
+
+def test_validation_by_document_count(built, tmp_path):
+    result, out = built
+    copy = tmp_path / "by-docs"
+    shutil.copytree(out / "documents", copy / "documents")
+    (copy / "stats").mkdir()
+    build_shards(sample_config("shards.validation.documents=5", "shards.scales={10k: 10k}"), copy,
+                 result.stats.documents_kept)
+    m = read_manifest(copy)
+    assert m["documents"]["validation"] == m["validation"]["documents"] == 5
+    # The same five smallest-key documents open the token-budget validation set too.
+    first = index(out, read_manifest(out)["validation"]["index"])["id"].to_pylist()[:5]
+    assert index(copy, m["validation"]["index"])["id"].to_pylist() == first
