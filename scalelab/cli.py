@@ -62,7 +62,11 @@ def corpus_build(
     if result.skipped_files:
         err_console.print(f"[yellow]not read[/] ({len(result.skipped_files)} files of no known type; set `type` "
                           f"to read them): " + ", ".join(result.skipped_files[:5]) + (" ..." if len(result.skipped_files) > 5 else ""))
-    console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions) "
+    shards = ""
+    if result.shards is not None:
+        m = result.shards.manifest
+        shards = f", {result.out_dir}/shards ({len(m['shards'])} shards, scales {', '.join(m['scales'])})"
+    console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions){shards} "
                   f"from {result.num_inputs} input files in {result.seconds:.1f}s")
 
 
