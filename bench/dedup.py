@@ -84,7 +84,6 @@ def perturb(text: str, copy: int) -> str:
 
 
 def bench_steps(texts: list[str], factor: int) -> None:
-    import ray
 
     docs = [perturb(t, c) if c else t for c in range(factor) for t in texts]
     mh = MinHashConfig()

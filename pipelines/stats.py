@@ -8,7 +8,6 @@ Partition writers each return a few `STAT_ROW` rows; the driver sums them into
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

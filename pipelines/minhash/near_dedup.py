@@ -19,7 +19,6 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +28,6 @@ import pyarrow.parquet as pq
 from pipelines.config import CorpusConfig, MinHashConfig
 from pipelines.minhash.banding import band_keys, choose_bands
 from pipelines.minhash.components import (
-    _checksum,
     _partition_of,
     canonical,
     distributed_components,
