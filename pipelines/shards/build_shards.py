@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from ray.data.aggregate import Count, Sum
 
 from pipelines.atomic import atomic_path
 from pipelines.config import CorpusConfig
@@ -193,8 +194,8 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> Shard
             held += n
         if filled(len(validation_ids), held):
             break
-    total_tokens = int(tokenized.sum("n_tokens"))
-    total_docs = tokenized.count()
+    totals = tokenized.aggregate(Count(), Sum("n_tokens"))  # one pass for both
+    total_docs, total_tokens = int(totals["count()"]), int(totals["sum(n_tokens)"])
     if not filled(len(validation_ids), held) or len(validation_ids) >= total_docs:
         asked = (f"shards.validation.documents: {sc.validation.documents:,} documents" if by_documents
                  else f"shards.validation.tokens: {sc.validation.tokens:,} tokens")
@@ -219,9 +220,9 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> Shard
         fn_kwargs={"validation_ids": validation_ids, "validation_ngrams": val_ngrams_arr, "n": n,
                    "decontaminate": sc.decontamination.enabled},
     ).materialize()
-    counts = {r["split"]: r for r in marked.groupby("split").sum("n_tokens").take_all()}
-    docs_by_split = {r["split"]: r["count()"] for r in marked.groupby("split").count().take_all()}
-    train_tokens = int(counts.get("train", {}).get("sum(n_tokens)", 0) or 0)
+    by_split = {r["split"]: r for r in marked.groupby("split").aggregate(Count(), Sum("n_tokens")).take_all()}
+    docs_by_split = {split: r["count()"] for split, r in by_split.items()}
+    train_tokens = int(by_split.get("train", {}).get("sum(n_tokens)", 0) or 0)
     scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
     for name, budget in scales.items():
         if budget > train_tokens:
