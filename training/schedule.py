@@ -1,0 +1,32 @@
+"""Learning-rate schedule: linear warmup, then cosine (or linear, or no) decay to min_lr_ratio × lr."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from training.config import ScheduleSpec
+
+
+def warmup_steps(spec: ScheduleSpec, total_steps: int) -> int:
+    if spec.warmup_steps is not None:
+        return min(spec.warmup_steps, total_steps)
+    return int(round(spec.warmup_fraction * total_steps))
+
+
+def lr_multiplier(spec: ScheduleSpec, total_steps: int) -> Callable[[int], float]:
+    """f(i): the factor on the peak lr for optimizer step i + 1 (i = 0 for the first step)."""
+    warmup = warmup_steps(spec, total_steps)
+    floor = spec.min_lr_ratio
+
+    def factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / warmup
+        if spec.decay == "constant" or total_steps <= warmup:
+            return 1.0
+        progress = min(1.0, (i - warmup) / max(1, total_steps - warmup - 1))
+        if spec.decay == "linear":
+            return 1.0 - (1.0 - floor) * progress
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor

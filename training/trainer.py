@@ -1,0 +1,230 @@
+"""One training run under DeepSpeed: `train(cfg)` on every rank of an existing or new process group.
+
+The loop, per optimizer step: this rank's micro-batches forward and backward through the engine
+(DeepSpeed reduces gradients and steps the optimizer and the lr schedule at the accumulation
+boundary), the loss averaged over ranks, metrics appended; every `eval.every_steps` the validation
+loss; every `checkpoint.every_steps` a checkpoint. At the end: evaluation, checkpoint, fp32 export
+and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+from training import checkpoint
+from training.config import TrainConfig
+from training.data import Corpus, ScaleTokens, TrainBatches, ValidationWindows
+from training.deepspeed_config import resolve_deepspeed_config, zero_stage
+from training.distributed import all_reduce_mean, all_reduce_sum, init_distributed
+from training.faults import maybe_fail
+from training.flops import flops_per_token, mfu, peak_flops
+from training.metrics import CurveLog, write_summary
+from training.model import GPT, lm_loss
+from training.model_sizes import count_params
+from training.schedule import lr_multiplier
+
+
+class TrainError(ValueError):
+    """The run can't start as configured (said before any training step)."""
+
+
+def total_steps(cfg: TrainConfig, loader: TrainBatches) -> int:
+    length = cfg.train
+    if length.steps is not None:
+        return length.steps
+    if length.tokens is not None:
+        return math.ceil(length.tokens / (loader.windows_per_step * loader.seq_len))
+    return max(1, math.ceil(length.epochs * loader.num_windows / loader.windows_per_step))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on the matmul weights only: not on biases, LayerNorms or embeddings."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and not name.startswith(("wte.", "wpe.")) else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def evaluate(engine, windows: ValidationWindows, batch_size: int, device: torch.device) -> float:
+    """Mean next-token loss over the fixed validation windows, all ranks together."""
+    engine.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # sum of window losses, windows
+    with torch.no_grad():
+        for x, y, real in windows.batches(batch_size):
+            logits = engine(x.to(device))
+            per_window = F.cross_entropy(logits.float().transpose(1, 2), y.to(device), reduction="none").mean(1)
+            total[0] += per_window[:real].double().sum()
+            total[1] += real
+    engine.train()
+    total = all_reduce_sum(total)
+    return float(total[0] / total[1])
+
+
+def grad_norm_fp32(model: torch.nn.Module) -> float:
+    """The global gradient norm where DeepSpeed doesn't report one (ZeRO-0 in fp32)."""
+    squares = [p.grad.detach().float().pow(2).sum() for p in model.parameters() if p.grad is not None]
+    return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+
+
+def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device] = None) -> dict[str, Any]:
+    """Run (or resume) one training run; every rank calls this and gets the summary back."""
+    import deepspeed
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    dist = init_distributed(device)
+    rank, world, device = dist.rank, dist.world_size, dist.device
+    run_dir = Path(cfg.output)
+    if not resume and checkpoint.latest_tag(run_dir) is not None:
+        raise TrainError(f"{run_dir}: holds checkpoints of an earlier run; resume it or choose another output")
+
+    corpus = Corpus(cfg.data.corpus)
+    seq_len = cfg.data.seq_len
+    model_cfg = cfg.model.build(corpus.vocab_size, seq_len)
+    if seq_len > model_cfg.context:
+        raise TrainError(f"data.seq_len {seq_len} is longer than the model's context {model_cfg.context}")
+    loader = TrainBatches(ScaleTokens(corpus, cfg.data.scale), seq_len, cfg.batch.micro_batch_size,
+                          cfg.batch.grad_accum, rank, world, cfg.seed)
+    val_windows = ValidationWindows(corpus, seq_len, cfg.eval.tokens, rank, world)
+    steps = total_steps(cfg, loader)
+
+    on_gpu = device.type == "cuda"
+    ds_config = resolve_deepspeed_config(cfg, world, on_gpu, on_gpu and torch.cuda.is_bf16_supported())
+    stage = zero_stage(ds_config)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = GPT(model_cfg)
+    schedule = lr_multiplier(cfg.schedule, steps)
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=model, model_parameters=param_groups(model, cfg.optimizer.weight_decay), config=ds_config,
+        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
+    manual_grad_norm = stage == 0 and not (engine.bfloat16_enabled() or engine.fp16_enabled())
+
+    step, best_val, wall_before = 0, None, 0.0
+    curves = CurveLog(run_dir, cfg.name)
+    if resume:
+        state = checkpoint.load_latest(engine, run_dir, rank)
+        if state is not None:
+            step, best_val, wall_before = state["step"], state["best_val_loss"], state["wall_s"]
+            loader.load_state_dict(state["loader"])
+            if rank == 0:
+                print(f"[scalelab] resumed {cfg.name} at step {step} ({loader.consumed} windows)", flush=True)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        curves.resume_at(step)
+
+    params = count_params(model_cfg)
+    flops_tok = flops_per_token(model_cfg, seq_len)
+    peak = peak_flops(torch.cuda.get_device_name(device)) if on_gpu else None
+    tokens_per_step = loader.windows_per_step * seq_len
+    eval_batch = cfg.eval.micro_batch_size or cfg.batch.micro_batch_size
+    t_start, train_time, timed_tokens = time.perf_counter(), 0.0, 0
+    val_loss = None
+
+    def client_state() -> dict[str, Any]:
+        return {"step": step, "loader": loader.state_dict(), "best_val_loss": best_val,
+                "wall_s": wall_before + time.perf_counter() - t_start}
+
+    while step < steps:
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step uses; the scheduler moves it at the step
+        loss_sum = torch.zeros((), device=device)
+        grad_norm = None
+        for x, y in loader.next_step():
+            loss = lm_loss(engine(x.to(device)), y.to(device))
+            engine.backward(loss)
+            if manual_grad_norm and engine.is_gradient_accumulation_boundary():
+                grad_norm = grad_norm_fp32(engine.module)
+            engine.step()
+            loss_sum += loss.detach().float()
+        step += 1
+        train_loss = float(all_reduce_mean(loss_sum / cfg.batch.grad_accum))
+        if grad_norm is None:
+            reported = engine.get_global_grad_norm()
+            grad_norm = float(reported) if reported is not None else None
+        seconds = time.perf_counter() - t0
+        if step > 1:  # the first step pays for warm-up (allocations, kernel choice)
+            train_time, timed_tokens = train_time + seconds, timed_tokens + tokens_per_step
+        tps = tokens_per_step / seconds
+        if rank == 0:
+            curves.append(step=step, tokens_seen=loader.consumed * seq_len, epochs=loader.epochs,
+                          train_loss=train_loss, lr=lr, grad_norm=grad_norm, tokens_per_s=tps,
+                          mfu=mfu(flops_tok, tps, world, peak))
+        val_loss = None
+        if step % cfg.eval.every_steps == 0 or step == steps:
+            val_loss = evaluate(engine, val_windows, eval_batch, device)
+            best_val = val_loss if best_val is None else min(best_val, val_loss)
+            if rank == 0:
+                curves.set_val_loss(step, val_loss)
+        if rank == 0 and (step % cfg.log_every_steps == 0 or step == steps or val_loss is not None):
+            val = f" | val {val_loss:.4f}" if val_loss is not None else ""
+            gn = f"{grad_norm:.3f}" if grad_norm is not None else "-"
+            print(f"[scalelab] {cfg.name} step {step}/{steps} | loss {train_loss:.4f}{val} | lr {lr:.2e} | "
+                  f"grad norm {gn} | {tps:,.0f} tok/s | epoch {loader.epochs:.2f}", flush=True)
+        if step % cfg.checkpoint.every_steps == 0 or step == steps:
+            if rank == 0:
+                curves.write()
+            checkpoint.save(engine, run_dir, step, client_state(), rank, cfg.checkpoint.keep)
+        maybe_fail(step, rank)
+
+    if rank == 0:
+        curves.write()
+    if val_loss is None:  # resumed after the final step: the run was already complete
+        val_loss = evaluate(engine, val_windows, eval_batch, device)
+    exported = None
+    if cfg.checkpoint.export:
+        exported = checkpoint.export_fp32(engine, run_dir, model_cfg.to_dict(), stage, rank)
+    summary = _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss, best_val,
+                       val_windows.tokens, curves, wall_before + time.perf_counter() - t_start,
+                       timed_tokens / train_time if train_time else None, world, stage, engine, started_at, exported)
+    if rank == 0:
+        write_summary(run_dir, summary)
+    return summary
+
+
+def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss, best_val, val_tokens, curves, wall_s,
+             tokens_per_s, world, stage, engine, started_at, exported) -> dict[str, Any]:
+    from scalelab.provenance import provenance
+
+    tokens_seen = loader.consumed * loader.seq_len
+    last = [r["train_loss"] for r in curves.rows[-10:]]
+    return {
+        "run_id": cfg.name,
+        "status": "complete",
+        "corpus": str(corpus.folder),
+        "scale": cfg.data.scale,
+        "unique_tokens": corpus.scale_tokens(cfg.data.scale),  # D: the scale's distinct tokens
+        "tokens_seen": tokens_seen,
+        "epochs": loader.epochs,
+        "steps": steps,
+        "seq_len": loader.seq_len,
+        "global_batch_windows": loader.windows_per_step,
+        "model": cfg.model.name,
+        "n_layer": model_cfg.n_layer, "n_head": model_cfg.n_head, "d_model": model_cfg.d_model,
+        "vocab_size": model_cfg.vocab_size,
+        "params": params["total"],
+        "params_non_embedding": params["non_embedding"],
+        "flops_per_token": flops_tok,
+        "flops": flops_tok * tokens_seen,
+        "final_val_loss": val_loss,
+        "best_val_loss": best_val,
+        "final_train_loss": sum(last) / len(last) if last else None,  # mean of the last 10 steps
+        "val_tokens": val_tokens,  # the same fixed prefix for every run of this corpus and seq_len
+        "wall_time_s": wall_s,
+        "tokens_per_s": tokens_per_s,
+        "world_size": world,
+        "zero_stage": stage,
+        "precision": "bf16" if engine.bfloat16_enabled() else ("fp16" if engine.fp16_enabled() else "fp32"),
+        "seed": cfg.seed,
+        "config_hash": cfg.experiment_hash(),
+        "manifest_sha256": corpus.manifest_sha256,
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported": str(exported) if exported else None,
+        **provenance(),
+    }
