@@ -111,6 +111,37 @@ def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.
                   f"and {manifest['validation']['tokens']:,} validation tokens, {len(manifest['scales'])} scales: all match")
 
 
+@app.command("train")
+def train(
+    config: Path = typer.Argument(..., help="Run config YAML (see configs/train/)."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Processes to start on this machine (one per GPU, or CPU workers)."),
+    deepspeed: Optional[Path] = typer.Option(None, "--deepspeed", help="DeepSpeed JSON (default: the config's `deepspeed`)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in the output folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: the config's `output`)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+) -> None:
+    """Train one GPT on one data scale of a corpus with DeepSpeed, starting NPROC processes with torchrun."""
+    from training.config import load_train_config
+    from training.launch import run_local
+    from training.report import print_summary
+    from training.trainer import TrainError
+
+    overrides = list(set_)
+    if deepspeed is not None:
+        overrides.append(f"deepspeed={deepspeed}")
+    if out is not None:
+        overrides.append(f"output={out}")
+    try:
+        cfg = load_train_config(config, overrides)
+        summary = run_local(cfg, nproc=nproc, resume=resume)
+    except (ConfigError, TrainError) as exc:
+        fail(str(exc))
+        return
+    print_summary(summary, console)
+    console.print(f"wrote {summary['exported'] or cfg.output}, curves.parquet and summary.json in "
+                  f"{Path(summary['exported']).parent if summary['exported'] else cfg.output}")
+
+
 def main() -> None:
     app()
 

@@ -12,7 +12,6 @@ import pytest
 from tokenizers import Tokenizer
 from typer.testing import CliRunner
 
-from pipelines.build import build_corpus
 from pipelines.shards.build_shards import ShardsError, build_shards, ngram_hashes
 from pipelines.shards.format import ShardReader
 from pipelines.shards.manifest import read_manifest, verify
@@ -21,10 +20,8 @@ from tests.pipelines.test_build import sample_config
 
 
 @pytest.fixture(scope="module")
-def built(ray_local, tmp_path_factory):
-    out = tmp_path_factory.mktemp("shards")
-    result = build_corpus(sample_config(), out)
-    return result, out
+def built(ray_local, sample_corpus):
+    return None, sample_corpus
 
 
 def stream(out: Path, manifest: dict) -> np.ndarray:
