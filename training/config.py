@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.config import parse_token_count
 from scalelab.config_errors import load_model
@@ -22,6 +22,10 @@ from training.model_sizes import PRESETS, padded_vocab
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DEEPSPEED = REPO / "configs" / "deepspeed" / "zero2.json"
+
+
+# 200000, "200k", "4M": counts of tokens as users write them.
+TokenCount = Annotated[int, BeforeValidator(parse_token_count), Field(ge=1)]
 
 
 class Section(BaseModel):
@@ -105,13 +109,8 @@ class LengthSpec(Section):
     """How long to train: exactly one of steps, tokens or epochs (over the scale)."""
 
     steps: Optional[int] = Field(None, ge=1)
-    tokens: Optional[int] = Field(None, ge=1)
+    tokens: Optional[TokenCount] = None
     epochs: Optional[float] = Field(None, gt=0)
-
-    @field_validator("tokens", mode="before")
-    @classmethod
-    def _count(cls, v):
-        return parse_token_count(v) if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _one(self) -> "LengthSpec":
@@ -125,13 +124,8 @@ class LengthSpec(Section):
 
 class EvalSpec(Section):
     every_steps: int = Field(50, ge=1)
-    tokens: Optional[int] = Field(65536, ge=1, description="Validation tokens scored (a fixed prefix); null: all.")
+    tokens: Optional[TokenCount] = Field(65536, description="Validation tokens scored (a fixed prefix); null: all.")
     micro_batch_size: Optional[int] = Field(None, ge=1)
-
-    @field_validator("tokens", mode="before")
-    @classmethod
-    def _count(cls, v):
-        return parse_token_count(v) if isinstance(v, str) else v
 
 
 class CheckpointSpec(Section):
