@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scalelab.config_errors import ConfigError
 
@@ -16,12 +17,14 @@ app = typer.Typer(help="scalelab: how does loss fall as the model gets more data
 corpus_app = typer.Typer(help="Build, inspect and check pretraining corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 
-console = Console()
+# Piped into a log or a file, rich would assume 80 columns and squeeze the tables; allow wider lines.
+console = Console() if sys.stdout.isatty() else Console(width=140)
 err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input ("models=[foo]"): escape it so rich doesn't read it as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -140,6 +143,39 @@ def train(
     print_summary(summary, console)
     console.print(f"wrote {summary['exported'] or cfg.output}, curves.parquet and summary.json in "
                   f"{Path(summary['exported']).parent if summary['exported'] else cfg.output}")
+
+
+@app.command("sweep")
+def sweep(
+    config: Path = typer.Argument(..., help="Sweep config YAML (see configs/sweep/)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the runs (N, D, tokens, epochs, FLOPs) and stop."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join; default: start an embedded Ray."),
+    backend: str = typer.Option("ray", "--backend", help="ray (Ray Train) or deepspeed (the deepspeed launcher)."),
+    hostfile: Optional[Path] = typer.Option(None, "--hostfile", help="With --backend deepspeed: 'HOST slots=N' lines."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+) -> None:
+    """Train every (data scale × model size × seed) of a sweep; results in OUTPUT/runs.parquet and curves.parquet."""
+    from orchestrator.plan import SweepError, plan_sweep
+    from orchestrator.sweep import run_sweep
+    from orchestrator.sweep_config import load_sweep_config
+    from orchestrator.tables import plan_table, status_table
+
+    try:
+        cfg = load_sweep_config(config, list(set_))
+        if dry_run:
+            runs = plan_sweep(cfg, str(config))
+            console.print(plan_table(runs, f"sweep {cfg.name}: {len(runs)} runs on {cfg.resources.workers} workers each"))
+            return
+        result = run_sweep(cfg, str(config), address=address, backend=backend,
+                           hostfile=str(hostfile) if hostfile else None, console=console)
+    except (ConfigError, SweepError) as exc:
+        fail(str(exc))
+        return
+    if console.is_terminal is False:
+        console.print(status_table(result.runs, f"sweep {cfg.name}"))
+    console.print(f"reports: {result.report_dir}/runs.parquet, curves.parquet ({result.seconds:.0f}s)")
+    if result.failed:
+        fail(f"{len(result.failed)} run(s) failed: {', '.join(result.failed)}; rerun to retry them", code=1)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ CURVE_SCHEMA = pa.schema([
 
 CURVES_FILE = "curves.parquet"
 SUMMARY_FILE = "summary.json"
+PROGRESS_FILE = "progress.json"  # the latest logged step, for live tables of sweeps
 
 
 class CurveLog:
@@ -66,6 +67,19 @@ class CurveLog:
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
     with atomic_path(Path(folder) / SUMMARY_FILE) as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def write_progress(folder: Path, progress: dict[str, Any]) -> None:
+    with atomic_path(Path(folder) / PROGRESS_FILE) as tmp:
+        Path(tmp).write_text(json.dumps(progress) + "\n")
+
+
+def read_progress(folder: str | Path) -> Optional[dict[str, Any]]:
+    path = Path(folder) / PROGRESS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def read_summary(folder: str | Path) -> Optional[dict[str, Any]]:

@@ -25,7 +25,7 @@ from training.deepspeed_config import resolve_deepspeed_config, zero_stage
 from training.distributed import all_reduce_mean, all_reduce_sum, init_distributed
 from training.faults import maybe_fail
 from training.flops import flops_per_token, mfu, peak_flops
-from training.metrics import CurveLog, write_summary
+from training.metrics import CurveLog, write_progress, write_summary
 from training.model import GPT, lm_loss
 from training.model_sizes import count_params
 from training.schedule import lr_multiplier
@@ -35,13 +35,14 @@ class TrainError(ValueError):
     """The run can't start as configured (said before any training step)."""
 
 
-def total_steps(cfg: TrainConfig, loader: TrainBatches) -> int:
+def total_steps(cfg: TrainConfig, num_windows: int, windows_per_step: int) -> int:
+    """Optimizer steps for the run's length (steps, tokens, or epochs over the scale's windows)."""
     length = cfg.train
     if length.steps is not None:
         return length.steps
     if length.tokens is not None:
-        return math.ceil(length.tokens / (loader.windows_per_step * loader.seq_len))
-    return max(1, math.ceil(length.epochs * loader.num_windows / loader.windows_per_step))
+        return math.ceil(length.tokens / (windows_per_step * cfg.data.seq_len))
+    return max(1, math.ceil(length.epochs * num_windows / windows_per_step))
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -92,7 +93,7 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
     loader = TrainBatches(ScaleTokens(corpus, cfg.data.scale), seq_len, cfg.batch.micro_batch_size,
                           cfg.batch.grad_accum, rank, world, cfg.seed)
     val_windows = ValidationWindows(corpus, seq_len, cfg.eval.tokens, rank, world)
-    steps = total_steps(cfg, loader)
+    steps = total_steps(cfg, loader.num_windows, loader.windows_per_step)
 
     on_gpu = device.type == "cuda"
     ds_config = resolve_deepspeed_config(cfg, world, on_gpu, on_gpu and torch.cuda.is_bf16_supported())
@@ -162,6 +163,10 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
             if rank == 0:
                 curves.set_val_loss(step, val_loss)
         if rank == 0 and (step % cfg.log_every_steps == 0 or step == steps or val_loss is not None):
+            write_progress(run_dir, {"step": step, "steps": steps, "train_loss": train_loss,
+                                     "val_loss": curves.val_losses()[-1] if curves.val_losses() else None,
+                                     "tokens_seen": loader.consumed * seq_len, "epochs": loader.epochs,
+                                     "tokens_per_s": tps})
             val = f" | val {val_loss:.4f}" if val_loss is not None else ""
             gn = f"{grad_norm:.3f}" if grad_norm is not None else "-"
             print(f"[scalelab] {cfg.name} step {step}/{steps} | loss {train_loss:.4f}{val} | lr {lr:.2e} | "
