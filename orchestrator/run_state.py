@@ -32,3 +32,14 @@ def record_attempt(run_dir: Path, backend: str) -> None:
 def attempts(run_dir: Path) -> int:
     path = run_dir / ATTEMPTS_FILE
     return sum(1 for line in path.read_text().splitlines() if line.strip()) if path.is_file() else 0
+
+
+def first_started_at(run_dir: Path) -> Optional[str]:
+    """When the run's first attempt started (it persists across invocations of the sweep)."""
+    path = run_dir / ATTEMPTS_FILE
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        if line.strip():
+            return json.loads(line)["started_at"]
+    return None

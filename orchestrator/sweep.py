@@ -24,7 +24,7 @@ from rich.live import Live
 
 from orchestrator import reports
 from orchestrator.plan import RunSpec, SweepError, plan_sweep
-from orchestrator.run_state import attempts, completed_summary
+from orchestrator.run_state import attempts, completed_summary, first_started_at
 from orchestrator.sweep_config import SweepConfig
 from orchestrator.tables import status_table
 from pipelines.atomic import atomic_path
@@ -83,7 +83,7 @@ class Sweep:
             s.attempts = attempts(s.spec.run_dir)
             if s.summary:
                 s.status, s.skipped = "complete", True
-                s.started_at, s.finished_at = s.summary.get("started_at"), s.summary.get("finished_at")
+                s.started_at, s.finished_at = first_started_at(s.spec.run_dir), s.summary.get("finished_at")
 
     def write_reports(self) -> None:
         with self._lock:
@@ -103,7 +103,8 @@ class Sweep:
             state.status = "complete"
         except Exception as exc:  # a failed run is recorded; the sweep goes on with the others
             state.status, state.error = "failed", f"{type(exc).__name__}: {exc}"[-4000:]
-        state.finished_at = now()
+        state.finished_at = state.summary["finished_at"] if state.summary else now()
+        state.started_at = first_started_at(state.spec.run_dir) or state.started_at
         state.attempts = attempts(state.spec.run_dir)
         self.write_reports()
 

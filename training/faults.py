@@ -2,7 +2,8 @@
 
 `SCALELAB_FAULT_AT_STEP=k` raises after step k's checkpoint (if any) is written, on rank
 `SCALELAB_FAULT_RANK` (default 0). With `SCALELAB_FAULT_MARKER=PATH` it fires only while PATH does
-not exist and creates it, so a retried run passes the same step. Unset, it does nothing.
+not exist and creates it, so a retried run passes the same step. `SCALELAB_FAULT_RUN=NAME` limits
+it to the run of that name (a sweep's run id). Unset, it does nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ class InjectedFault(RuntimeError):
     pass
 
 
-def maybe_fail(step: int, rank: int) -> None:
+def maybe_fail(step: int, rank: int, run_name: str) -> None:
     at = os.environ.get("SCALELAB_FAULT_AT_STEP")
     if not at or int(at) != step or int(os.environ.get("SCALELAB_FAULT_RANK", "0")) != rank:
+        return
+    if os.environ.get("SCALELAB_FAULT_RUN", run_name) != run_name:
         return
     marker = os.environ.get("SCALELAB_FAULT_MARKER")
     if marker:

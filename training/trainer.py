@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
             if rank == 0:
                 curves.write()
             checkpoint.save(engine, run_dir, step, client_state(), rank, cfg.checkpoint.keep)
-        maybe_fail(step, rank)
+        maybe_fail(step, rank, cfg.name)
 
     if rank == 0:
         curves.write()

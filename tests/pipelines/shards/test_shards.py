@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,15 @@ from typer.testing import CliRunner
 from pipelines.shards.build_shards import ShardsError, build_shards, ngram_hashes
 from pipelines.shards.format import ShardReader
 from pipelines.shards.manifest import read_manifest, verify
+from pipelines.stats import read_stats
 from scalelab.cli import app
 from tests.pipelines.test_build import sample_config
 
 
 @pytest.fixture(scope="module")
 def built(ray_local, sample_corpus):
-    return None, sample_corpus
+    """(the build's accounting, its folder): the session's sample corpus."""
+    return SimpleNamespace(stats=read_stats(sample_corpus)), sample_corpus
 
 
 def stream(out: Path, manifest: dict) -> np.ndarray:
