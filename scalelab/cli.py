@@ -16,6 +16,8 @@ app = typer.Typer(help="scalelab: how does loss fall as the model gets more data
                   pretty_exceptions_enable=False, add_completion=False)
 corpus_app = typer.Typer(help="Build, inspect and check pretraining corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+scaling_app = typer.Typer(help="Fit scaling laws, predict losses, plan compute.", no_args_is_help=True)
+app.add_typer(scaling_app, name="scaling")
 
 # Piped into a log or a file, rich would assume 80 columns and squeeze the tables; allow wider lines.
 console = Console() if sys.stdout.isatty() else Console(width=140)
@@ -176,6 +178,205 @@ def sweep(
     console.print(f"reports: {result.report_dir}/runs.parquet, curves.parquet ({result.seconds:.0f}s)")
     if result.failed:
         fail(f"{len(result.failed)} run(s) failed: {', '.join(result.failed)}; rerun to retry them", code=1)
+
+
+def _print_table(table, title: str = "") -> None:
+    from rich.table import Table
+
+    out = Table(title=title or None, title_justify="left")
+    for name in table.column_names:
+        out.add_column(name, justify="left" if str(table.schema.field(name).type) == "string" else "right")
+    for row in table.to_pylist():
+        out.add_row(*[f"{v:.6g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row.values()])
+    console.print(out)
+
+
+@app.command("query")
+def query_cmd(
+    sql: str = typer.Argument(..., help="SQL over the views runs, curves, fits and stats."),
+    reports: Path = typer.Option(Path("out/sweeps/sample"), "--reports", help="A sweep's report folder."),
+    format: str = typer.Option("table", "--format", help="table, csv, json or parquet."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing (needed for parquet)."),
+) -> None:
+    """Run DuckDB SQL over a sweep's reports: `scalelab query "SELECT model, unique_tokens, final_val_loss FROM runs"`."""
+    import json
+
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from orchestrator.scaling.query import QueryError, query
+
+    if format not in ("table", "csv", "json", "parquet"):
+        fail(f"--format {format}: must be table, csv, json or parquet")
+    if format == "parquet" and out is None:
+        fail("--format parquet needs --out FILE")
+    try:
+        table = query(sql, reports)
+    except QueryError as exc:
+        fail(str(exc))
+        return
+    if format == "table":
+        _print_table(table)
+        return
+    if format == "parquet":
+        pq.write_table(table, out)
+    elif format == "csv":
+        if out is None:
+            pcsv.write_csv(table, sys.stdout.buffer)
+        else:
+            pcsv.write_csv(table, out)
+    else:
+        text = json.dumps(table.to_pylist(), indent=1, default=str)
+        if out is None:
+            print(text)
+        else:
+            out.write_text(text + "\n")
+    if out is not None:
+        console.print(f"wrote {table.num_rows} rows to {out}")
+
+
+@scaling_app.command("fit")
+def scaling_fit(
+    table: Path = typer.Argument(..., help="A sweep's report folder or runs.parquet, or a CSV/Parquet with params, tokens, loss."),
+    law: str = typer.Option("data", "--law", help="data (per model size), kaplan, chinchilla, data-constrained."),
+    params: str = typer.Option("non_embedding", "--params", help="For runs.parquet: which N, non_embedding or all."),
+    bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print the fitted constants as JSON."),
+) -> None:
+    """Fit a scaling law; in a sweep's report folder the fit is also written to fits.parquet."""
+    import json
+
+    from orchestrator.scaling.fits import fit, fits_json, write_fits
+    from orchestrator.scaling.points import PointsError, load_points
+
+    if params not in ("non_embedding", "all"):
+        fail(f"--params {params}: must be non_embedding or all")
+    try:
+        points = load_points(table, params=params)
+        fits = fit(points, law, bootstrap=bootstrap, seed=seed)
+    except PointsError as exc:
+        fail(str(exc))
+        return
+    report_dir = table if table.is_dir() else table.parent
+    if (report_dir / "runs.parquet").is_file() and (table.is_dir() or table.name == "runs.parquet"):
+        write_fits(report_dir, fits)
+    if as_json:
+        print(json.dumps(fits_json(fits), indent=1))
+        return
+    for f in fits:
+        head = f"{f.law}" + (f", N = {f.group:.4g}" if f.group is not None else "")
+        consts = ", ".join(f"{k} = {v:.4g}" + (f" [{f.ci[k][0]:.4g}, {f.ci[k][1]:.4g}]" if k in f.ci else "")
+                           for k, v in f.constants.items())
+        console.print(f"{head}: {consts}; R² (log loss) {f.r2:.4f}, {f.n_points} points")
+        for note in f.notes:
+            console.print(f"  note: {note}")
+
+
+def _load_fit(fit_path: Optional[Path], published: Optional[str]) -> dict:
+    """Constants (and bootstrap samples, if any) of a Chinchilla-type fit for predict / optimal."""
+    import json
+
+    from orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022
+
+    if published is not None:
+        table = {"hoffmann": HOFFMANN_2022, "besiroglu": BESIROGLU_2024}
+        if published not in table:
+            fail(f"--published {published}: must be hoffmann or besiroglu")
+        return {"law": "chinchilla", **table[published], "samples": []}
+    if fit_path is None:
+        fail("give --fit (a report folder with fits.json, or a fits.json) or --published hoffmann|besiroglu")
+    path = fit_path / "fits.json" if fit_path.is_dir() else fit_path
+    if not path.is_file():
+        fail(f"{path}: not found (run `scalelab report` or `scalelab scaling fit` on the report folder first)")
+    doc = json.loads(path.read_text())
+    for law in ("chinchilla", "data-constrained"):
+        if doc.get(law):
+            return doc[law][0]
+    fail(f"{path}: holds no chinchilla or data-constrained fit (fit one with --law chinchilla)")
+
+
+@scaling_app.command("predict")
+def scaling_predict(
+    params: float = typer.Option(..., "--params", help="N, counted as the fit counted it."),
+    tokens: float = typer.Option(..., "--tokens", help="D, unique training tokens."),
+    epochs: float = typer.Option(1.0, "--epochs", help="Passes over D (data-constrained fits)."),
+    fit_path: Optional[Path] = typer.Option(None, "--fit", help="Report folder or fits.json."),
+    published: Optional[str] = typer.Option(None, "--published", help="hoffmann or besiroglu constants instead of a fit."),
+) -> None:
+    """Loss at N parameters and D tokens, with the bootstrap interval of the fit."""
+    import numpy as np
+
+    from orchestrator.scaling.laws import predict_loss
+
+    if params <= 0 or tokens <= 0 or epochs <= 0:
+        fail("--params, --tokens and --epochs must be positive")
+    c = _load_fit(fit_path, published)
+    law = c["law"]
+    value = float(predict_loss(law, c, params, tokens, epochs))
+    samples = [float(predict_loss(law, s, params, tokens, epochs)) for s in c.get("samples", [])]
+    interval = ""
+    if samples:
+        lo, hi = np.percentile(samples, [2.5, 97.5])
+        interval = f", 95% interval [{lo:.4f}, {hi:.4f}] from {len(samples)} bootstrap fits"
+    console.print(f"{law}: loss at N = {params:.4g}, D = {tokens:.4g}: {value:.4f}{interval}")
+
+
+@scaling_app.command("optimal")
+def scaling_optimal(
+    flops: float = typer.Option(..., "--flops", help="Training compute C (C ≈ 6ND)."),
+    fit_path: Optional[Path] = typer.Option(None, "--fit", help="Report folder or fits.json."),
+    published: Optional[str] = typer.Option(None, "--published", help="hoffmann or besiroglu constants instead of a fit."),
+) -> None:
+    """Compute-optimal N and D for a budget, from a Chinchilla fit."""
+    from orchestrator.scaling.optimal import compute_optimal
+
+    if flops <= 0:
+        fail("--flops must be positive")
+    o = compute_optimal(_load_fit(fit_path, published), flops)
+    console.print(f"C = {flops:.3g} FLOPs: N = {o['params']:.4g} parameters, D = {o['tokens']:.4g} tokens "
+                  f"({o['tokens_per_param']:.1f} tokens per parameter), predicted loss {o['loss']:.4f}; "
+                  f"N ∝ C^{o['n_exponent']:.3f}, D ∝ C^{o['d_exponent']:.3f}")
+
+
+@app.command("report")
+def report_cmd(
+    reports: Path = typer.Argument(Path("out/sweeps/sample"), help="A sweep's report folder."),
+    bootstrap: int = typer.Option(100, "--bootstrap", min=0),
+    params: str = typer.Option("non_embedding", "--params", help="Which N: non_embedding or all."),
+) -> None:
+    """Fit L(D) (and L(N, D)), plot, and write REPORTS/report.html."""
+    from orchestrator.scaling.points import PointsError
+    from orchestrator.scaling.report import make_report
+
+    try:
+        rep = make_report(reports, bootstrap=bootstrap, params=params)
+    except PointsError as exc:
+        fail(str(exc))
+        return
+    from rich.table import Table
+
+    table = Table(title="loss by data size D and model size N", title_justify="left")
+    for col in ("D (unique tokens)", f"N ({rep.points.n_kind.replace('_', '-')})", "val loss"):
+        table.add_column(col, justify="right")
+    order = sorted(range(len(rep.points)), key=lambda i: (rep.points.params[i], rep.points.tokens[i]))
+    for i in order:
+        table.add_row(f"{rep.points.tokens[i]:,.0f}", f"{rep.points.params[i]:,.0f}", f"{rep.points.loss[i]:.4f}")
+    console.print(table)
+    for f in rep.data_fits:
+        ci = f.ci
+        console.print(f"L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
+                      f"beta = {f.constants['beta']:.3f}" + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "")
+                      + f", R² {f.r2:.4f}")
+    if rep.chinchilla:
+        c = rep.chinchilla.constants
+        console.print(f"L(N, D) = {c['E']:.3f} + {c['A']:.4g}/N^{c['alpha']:.3f} + {c['B']:.4g}/D^{c['beta']:.3f}, "
+                      f"R² {rep.chinchilla.r2:.4f}")
+    for note in rep.notes:
+        console.print(f"note: {note}")
+    for name, path in rep.plots.items():
+        console.print(f"plot: {path}")
+    console.print(f"report: {rep.html}")
 
 
 def main() -> None:

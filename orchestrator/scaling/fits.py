@@ -1,0 +1,88 @@
+"""Fits by law name, as the CLI and reports ask for them, and their tidy table (`fits.parquet`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestrator.scaling.fit import LawFit, fit_law
+from orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, data_constrained_law
+from orchestrator.scaling.points import Points, PointsError
+from pipelines.atomic import atomic_path
+
+LAWS = ("data", "kaplan", "chinchilla", "data-constrained")
+
+FITS_SCHEMA = pa.schema([
+    ("law", pa.string()),
+    ("params", pa.float64()),     # the model size of a per-size data-law fit; null for N-and-D laws
+    ("constant", pa.string()),    # E, A, B, alpha, beta, D_c, alpha_D, R_star
+    ("value", pa.float64()),
+    ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()),
+    ("ci_level", pa.float64()),
+    ("r2", pa.float64()),         # on log loss
+    ("n_points", pa.int64()),
+])
+
+
+def fit(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level: float = 0.95) -> list[LawFit]:
+    """One fit for N-and-D laws; one per model size (distinct N) for `data` and `kaplan`."""
+    if law not in LAWS:
+        raise PointsError(f"--law {law}: must be one of {', '.join(LAWS)}")
+    if law in ("data", "kaplan"):
+        form = DATA if law == "data" else KAPLAN_DATA
+        fits = []
+        for n in np.unique(points.params):
+            part = fit_law(form, points.subset(points.params == n), bootstrap, seed, ci_level)
+            part.group = float(n)
+            fits.append(part)
+        return fits
+    if law == "chinchilla":
+        return [fit_law(CHINCHILLA, points, bootstrap, seed, ci_level)]
+    repeated = bool((points.epochs > 1.0 + 1e-9).any())
+    result = fit_law(data_constrained_law(fit_r_star=repeated), points, bootstrap, seed, ci_level)
+    if not repeated:
+        result.notes.append("no run repeated its data (all epochs <= 1): R* is fixed at Muennighoff et al.'s 15.4 "
+                            "and the fit equals the Chinchilla form")
+    return [result]
+
+
+def fits_table(fits: list[LawFit]) -> pa.Table:
+    rows: list[dict[str, Any]] = []
+    for f in fits:
+        for key, value in f.constants.items():
+            lo, hi = f.ci.get(key, [None, None])
+            rows.append({"law": f.law, "params": f.group, "constant": key, "value": float(value), "ci_low": lo,
+                         "ci_high": hi, "ci_level": f.ci_level, "r2": f.r2, "n_points": f.n_points})
+    return pa.Table.from_pylist(rows, schema=FITS_SCHEMA)
+
+
+def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
+    """Merge these fits into REPORT/fits.parquet (other laws' rows kept) and REPORT/fits.json (with samples)."""
+    report_dir = Path(report_dir)
+    laws = {f.law for f in fits}
+    table = fits_table(fits)
+    path = report_dir / "fits.parquet"
+    if path.is_file():
+        old = pq.read_table(path)
+        keep = [r for r in old.to_pylist() if r["law"] not in laws]
+        table = pa.concat_tables([pa.Table.from_pylist(keep, schema=FITS_SCHEMA), table])
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    doc_path = report_dir / "fits.json"
+    doc = json.loads(doc_path.read_text()) if doc_path.is_file() else {}
+    doc.update({law: [f.to_json(with_samples=True) for f in fits if f.law == law] for law in laws})
+    with atomic_path(doc_path) as tmp:
+        Path(tmp).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def fits_json(fits: list[LawFit]) -> Any:
+    """What `scalelab scaling fit --json` prints: one object, or a list of per-size objects."""
+    if len(fits) == 1 and fits[0].group is None:
+        return fits[0].to_json()
+    return {"law": fits[0].law, "fits": [f.to_json() for f in fits]}
