@@ -13,14 +13,18 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The whole chain on the embedded default: corpus -> sweep (Ray Train + DeepSpeed, CPU) -> fits and plots.
 demo: $(VENV)/.installed
 	$(VENV)/bin/scalelab corpus build configs/corpus/sample.yaml --out out/sample
+	$(VENV)/bin/scalelab sweep configs/sweep/sample.yaml
+	$(VENV)/bin/scalelab report out/sweeps/sample
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
 	$(PY) bench/pipeline.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -8,10 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from typer.testing import CliRunner
+
 from orchestrator.plan import SweepError, plan_sweep
 from orchestrator.reports import RUNS_SCHEMA
+from orchestrator.scaling.query import query
 from orchestrator.sweep import run_sweep
 from orchestrator.sweep_config import load_sweep_config
+from scalelab.cli import app
 from training.config import REPO
 from training.data import Corpus
 from training.model import ModelConfig
@@ -38,22 +42,31 @@ def cluster():
 
 def sweep_config(corpus, out, *overrides):
     return load_sweep_config(SWEEP, [
-        f"corpus={corpus}", f"output={out}", "scales=[20k, 40k]",
+        f"corpus={corpus}", f"output={out}", "scales=[20k, 40k, 80k]",
         "models=[nano, {name: pico, n_layer: 1, n_head: 2, d_model: 32}]",
-        "train.checkpoint={every_steps: 4, keep: 1}", "train.eval={every_steps: 5, tokens: 4k}", *overrides])
+        "train.checkpoint={every_steps: 4, keep: 1}", "train.eval={every_steps: 5, tokens: 4k}",
+        "resources.cpus_per_worker=1", *overrides])
 
 
 def quiet() -> Console:
     return Console(file=io.StringIO(), width=200)
 
 
-def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(cluster, sample_corpus, tmp_path):
-    cfg = sweep_config(sample_corpus, tmp_path / "sweep")
+@pytest.fixture(scope="module")
+def swept(cluster, sample_corpus, tmp_path_factory):
+    """3 scales × 2 models on the two-node cluster, with one run failing once at step 6 on purpose."""
+    tmp = tmp_path_factory.mktemp("swept")
+    cfg = sweep_config(sample_corpus, tmp / "sweep")
     runs = plan_sweep(cfg)
     faulty = next(r for r in runs if r.scale == "40k" and r.model == "nano")
     env = {"SCALELAB_FAULT_AT_STEP": "6", "SCALELAB_FAULT_RUN": faulty.run_id,
-           "SCALELAB_FAULT_MARKER": str(tmp_path / "fault-fired")}
+           "SCALELAB_FAULT_MARKER": str(tmp / "fault-fired")}
     result = run_sweep(cfg, console=quiet(), worker_env=env)
+    return cfg, runs, faulty, result, tmp
+
+
+def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(swept, sample_corpus):
+    cfg, runs, faulty, result, tmp_path = swept
     assert (tmp_path / "fault-fired").exists()  # the fault did happen
     assert result.failed == [] and result.concurrency == 2
     assert {s.status for s in result.runs} == {"complete"}
@@ -61,7 +74,7 @@ def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(cluster, sample
     table = pq.read_table(tmp_path / "sweep" / "runs.parquet")
     assert table.schema.equals(RUNS_SCHEMA)
     rows = {r["run_id"]: r for r in table.to_pylist()}
-    assert set(rows) == {r.run_id for r in runs} and len(rows) == 4
+    assert set(rows) == {r.run_id for r in runs} and len(rows) == 6
     manifest = Corpus(sample_corpus).manifest
     for spec in runs:
         row = rows[spec.run_id]
@@ -93,6 +106,33 @@ def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(cluster, sample
     assert pq.read_table(tmp_path / "sweep" / "runs.parquet").to_pylist() == table.to_pylist()
 
 
+def test_query_and_report_over_the_sweep(swept):
+    _, runs, _, _, tmp_path = swept
+    reports = tmp_path / "sweep"
+    table = query("SELECT model, unique_tokens, final_val_loss FROM runs ORDER BY model, unique_tokens", reports)
+    assert table.num_rows == 6 and table.column("unique_tokens").to_pylist() == [20_000, 40_000, 80_000] * 2
+    steps = query("SELECT run_id, count(*) AS n FROM curves GROUP BY run_id", reports).to_pylist()
+    assert {r["run_id"]: r["n"] for r in steps} == {r.run_id: r.steps for r in runs}
+    assert query("SELECT sum(documents) AS d FROM stats", reports).column("d")[0].as_py() > 400  # the corpus's drops
+
+    res = CliRunner().invoke(app, ["report", str(reports), "--bootstrap", "20"])
+    assert res.exit_code == 0, res.output
+    assert "L(D) at N = 100,096" in res.output and "report.html" in res.output
+    html = (reports / "report.html").read_text()
+    for name in ("loss_vs_data", "loss_curves", "chinchilla_contours"):
+        png = reports / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert f'src="plots/{name}.png"' in html
+    fits = query("SELECT law, params, constant, value FROM fits WHERE law = 'data' AND constant = 'beta'", reports)
+    assert fits.num_rows == 2 and all(v > 0 for v in fits.column("value").to_pylist())
+
+    res = CliRunner().invoke(app, ["query", "SELECT count(*) AS n FROM runs", "--reports", str(reports),
+                                   "--format", "json"])
+    assert res.exit_code == 0 and '"n": 6' in res.output
+    res = CliRunner().invoke(app, ["query", "SELECT nope FROM runs", "--reports", str(reports)])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
 def test_errors_before_anything_starts(cluster, sample_corpus, tmp_path):
     with pytest.raises(SweepError, match=r"scales: '9M' not in .*manifest.json, which has 20k, 40k, 80k, 150k"):
         run_sweep(sweep_config(sample_corpus, tmp_path / "a", "scales=[20k, 9M]"), console=quiet())
@@ -100,7 +140,7 @@ def test_errors_before_anything_starts(cluster, sample_corpus, tmp_path):
                                          "this cluster can place at most 2 at once"):
         run_sweep(sweep_config(sample_corpus, tmp_path / "b", "resources.workers=3", "resources.cpus_per_worker=2"),
                   console=quiet())
-    with pytest.raises(SweepError, match=r"train_batch_size: 5, but micro_batch_size 8 × grad_accum 1 × 2 processes gives 16"):
+    with pytest.raises(SweepError, match=r"train_batch_size: 5, but micro_batch_size 4 × grad_accum 1 × 2 processes gives 8"):
         (tmp_path / "ds.json").write_text('{"train_batch_size": 5}')
         run_sweep(sweep_config(sample_corpus, tmp_path / "c", f"deepspeed={tmp_path / 'ds.json'}"), console=quiet())
     for name in ("a", "b", "c"):
