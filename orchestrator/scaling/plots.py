@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 from orchestrator.scaling.fit import LawFit  # noqa: E402
 from orchestrator.scaling.laws import predict_loss  # noqa: E402
@@ -46,6 +47,8 @@ def loss_vs_data(points: Points, fits: list[LawFit], out: Path) -> Path:
             ax.fill_between(d, lo, hi, color=color, alpha=0.15, linewidth=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.1f"))  # losses, not powers of ten
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.1f"))
     ax.set_xlabel("unique training tokens D")
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title("Loss against data")
