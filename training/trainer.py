@@ -75,7 +75,8 @@ def grad_norm_fp32(model: torch.nn.Module) -> float:
 
 
 def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device] = None) -> dict[str, Any]:
-    """Run (or resume) one training run; every rank calls this and gets the summary back."""
+    """Run (or resume) one training run; every rank calls this. Rank 0 holds the curve, so its summary
+    (the one written to summary.json) is the complete one."""
     import deepspeed
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
