@@ -140,12 +140,6 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
                              f"they set the global batch, so they must agree")
     check_runs(sweep, runs, source, world)
 
-    report_dir = Path(sweep.output).expanduser().resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_sweep_json(report_dir, sweep, runs, backend)
-    state = Sweep(sweep, runs, report_dir)
-    todo = [s for s in state.states if not s.skipped]
-
     if backend == "ray":
         from orchestrator.ray_backend import launch_ray, runs_in_flight
         from scalelab.ray_session import ensure_ray
@@ -165,6 +159,13 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
                 except RuntimeError:
                     if attempt == sweep.retries:
                         raise
+
+    # The report folder is written only once every check has passed and the cluster's room is known.
+    report_dir = Path(sweep.output).expanduser().resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_sweep_json(report_dir, sweep, runs, backend)
+    state = Sweep(sweep, runs, report_dir)
+    todo = [s for s in state.states if not s.skipped]
 
     state.write_reports()
     title = f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} already complete, {concurrency} at a time"
