@@ -18,20 +18,16 @@ from orchestrator.sweep_config import SweepConfig
 
 def _worker_loop(config: dict[str, Any]) -> None:
     """The function every Ray Train worker runs: one training run, resumed if it has a checkpoint."""
-    import logging
-    import warnings
-
     os.environ.update(config["env"])
-    warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*is deprecated", category=FutureWarning)
     import ray.train
     import ray.train.torch
-    from deepspeed.utils import logger as ds_logger
 
     from orchestrator.run_state import record_attempt
     from training.config import TrainConfig
     from training.trainer import train
+    from training.worker import quiet_deepspeed
 
-    ds_logger.setLevel(logging.WARNING)
+    quiet_deepspeed()
     cfg = TrainConfig.model_validate(config["run"])
     if ray.train.get_context().get_world_rank() == 0:
         record_attempt(Path(cfg.output), "ray")

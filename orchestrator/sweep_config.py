@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from pipelines.config import Section
 from scalelab.config_errors import load_model
 from training.model_sizes import PRESETS
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ModelEntry(Section):

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from pipelines.config import parse_token_count
+from pipelines.config import Section, parse_token_count
 from scalelab.config_errors import load_model
 from training.model import ModelConfig
 from training.model_sizes import PRESETS, padded_vocab
@@ -26,10 +26,6 @@ DEFAULT_DEEPSPEED = REPO / "configs" / "deepspeed" / "zero2.json"
 
 # 200000, "200k", "4M": counts of tokens as users write them.
 TokenCount = Annotated[int, BeforeValidator(parse_token_count), Field(ge=1)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ModelSpec(Section):

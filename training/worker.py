@@ -21,6 +21,15 @@ def load_config(path: str) -> TrainConfig:
     return load_train_config(path).resolve_paths()
 
 
+def quiet_deepspeed() -> None:
+    """In a worker process: DeepSpeed's info logs off, and torch's deprecation warning for the
+    collectives DeepSpeed calls (one per call and rank would drown the log)."""
+    warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*is deprecated", category=FutureWarning)
+    from deepspeed.utils import logger as ds_logger
+
+    ds_logger.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.worker")
     parser.add_argument("config", help="run_config.json written by the launcher, or a run YAML")
@@ -28,11 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    # torch deprecates the collective DeepSpeed calls; a warning per call and rank drowns the log.
-    warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*is deprecated", category=FutureWarning)
-    from deepspeed.utils import logger as ds_logger
-
-    ds_logger.setLevel(logging.WARNING)
+    quiet_deepspeed()
     from training.trainer import train
 
     train(load_config(args.config), resume=args.resume)
