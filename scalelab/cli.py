@@ -116,6 +116,32 @@ def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.
                   f"and {manifest['validation']['tokens']:,} validation tokens, {len(manifest['scales'])} scales: all match")
 
 
+@app.command("crawl")
+def crawl(
+    seeds: Path = typer.Argument(..., help="Seed URLs, one per line (# starts a comment)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: OUT/warc/*.warc.gz, OUT/crawl_log.parquet."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Crawl config YAML (see configs/crawl/); default: polite defaults."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
+    force: bool = typer.Option(False, "--force", help="Start over in an output folder that holds another crawl."),
+) -> None:
+    """Fetch pages from SEEDS politely (robots.txt, per-host delay and connections) into WARC files;
+    rerun the same command to resume a stopped crawl."""
+    from pipelines.crawl.config import load_crawl_config
+    from pipelines.crawl.crawl import run_crawl
+    from pipelines.crawl.report import print_totals
+
+    try:
+        cfg = load_crawl_config(config, list(set_))
+        result = run_crawl(cfg, seeds, out, address=address, force=force)
+    except ConfigError as exc:
+        fail(str(exc))
+        return
+    print_totals(result.totals, console, title=cfg.name + (" (resumed)" if result.resumed else ""))
+    console.print(f"wrote {len(result.warc_files)} WARC files to {out}/warc and {out}/crawl_log.parquet "
+                  f"in {result.seconds:.1f}s; build a corpus with: scalelab corpus build -i {out}/warc")
+
+
 @app.command("train")
 def train(
     config: Path = typer.Argument(..., help="Run config YAML (see configs/train/)."),

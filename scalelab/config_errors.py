@@ -110,3 +110,14 @@ def load_model(model: type[M], path: str | Path | None, overrides: list[str] | N
         base = read_yaml(path) if path is not None else {}
         validate(model, apply_overrides(base, [item]), f"--set {item}")
     return validate(model, data, f"{source} with --set " + " ".join(overrides))
+
+
+def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two dumped configs (for "resume with a
+    different config" errors)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += changed_fields(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]

@@ -48,3 +48,28 @@ def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
     for folder in ("documents", "stats", "shards"):
         assert folder_bytes(tmp_path / "cluster", folder) == folder_bytes(tmp_path / "local", folder), folder
     assert len(folder_bytes(tmp_path / "cluster", "documents")) == 4
+
+
+def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipelines.crawl.config import load_crawl_config
+    from pipelines.crawl.crawl import run_crawl
+    from pipelines.crawl.host_fetcher import owner_of
+    from tests.pipelines.crawl_site import FETCHED, start_site
+
+    sites = [start_site() for _ in range(3)]
+    try:
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text("".join(s.base + "/\n" for s in sites))
+        cfg = load_crawl_config(None, ["politeness.delay_s=0.05", "limits.max_depth=2", "limits.timeout_s=1",
+                                       "limits.max_page_bytes=100k", "ray.num_actors=3"])
+        result = run_crawl(cfg, seeds, tmp_path / "crawl", address=three_nodes.address)
+        assert result.totals["fetched"] == 3 * len(FETCHED)
+        log = pq.read_table(tmp_path / "crawl" / "crawl_log.parquet").to_pylist()
+        for s in sites:
+            assert sorted(p for p in s.paths() if p in FETCHED) == sorted(FETCHED)   # each page once
+            assert {r["actor"] for r in log if r["host"] == s.host and r["kind"] == "page"} == {owner_of(s.host, 3)}
+    finally:
+        for s in sites:
+            s.close()

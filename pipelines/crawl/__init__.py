@@ -1,0 +1,1 @@
+"""The crawler: seed URLs fetched politely into WARC files that `scalelab corpus build` reads."""

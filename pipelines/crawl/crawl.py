@@ -1,0 +1,222 @@
+"""The crawl driver: seeds in, a frontier scheduled over fetch actors, progress journaled.
+
+    seeds ─► frontier (breadth first) ─► per-actor queues (hosts partitioned by `owner_of`)
+          ─► HostFetcher.fetch_batch on Ray (robots.txt, per-host delay, fetch, WARC)
+          ─► links: normalized, scoped, depth-limited, deduplicated ─► frontier
+          ─► journal line per batch ─► at the end: WARCs finalized, crawl_log.parquet, crawl.json
+
+The driver holds the frontier and the set of URLs seen; actors hold nothing that a restart
+would lose (a dead actor's uncommitted batch is fetched again by its replacement).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from pipelines.atomic import atomic_path
+from pipelines.crawl.config import RESUMABLE_CHANGES, CrawlConfig
+from pipelines.crawl.crawl_log import totals, write_log
+from pipelines.crawl.host_fetcher import HostFetcher, owner_of
+from pipelines.crawl.journal import CrawlState, Journal
+from pipelines.crawl.scope import Scope
+from pipelines.crawl.urls import BadUrl, host_key, normalize_url
+from pipelines.crawl.warc_files import finalize_warcs
+from scalelab.config_errors import ConfigError, changed_fields
+
+
+@dataclass
+class CrawlResult:
+    out_dir: Path
+    totals: dict[str, Any]
+    warc_files: list[Path]
+    sessions: int
+    resumed: bool
+    seconds: float
+
+
+def read_seeds(path: Path, cfg: CrawlConfig) -> tuple[list[str], list[dict[str, Any]]]:
+    """Seed URLs (normalized, deduplicated, in file order) and log rows for lines that aren't URLs."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: seed file not found")
+    seeds: list[str] = []
+    bad: list[dict[str, Any]] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            seeds.append(normalize_url(line, cfg.urls))
+        except BadUrl as exc:
+            bad.append(_judged_row(line, "seed", "invalid_url", f"{path.name}:{n}: {exc}"))
+    if not seeds:
+        raise ConfigError(f"{path}: no usable seed URL" + (f" ({bad[0]['detail']})" if bad else ""))
+    return list(dict.fromkeys(seeds)), bad
+
+
+def _judged_row(url: str, kind: str, error: str, detail: str, depth: Optional[int] = None) -> dict[str, Any]:
+    return {"url": url, "host": None, "kind": kind, "depth": depth, "status": None, "bytes": 0, "error": error,
+            "detail": detail, "content_type": None, "time": time.time(), "seconds": 0.0, "actor": None,
+            "warc_file": None, "redirect": None}
+
+
+class _Frontier:
+    """Per-actor FIFO queues of (url, depth, redirects): breadth first within each actor."""
+
+    def __init__(self, num_actors: int):
+        self.queues: list[deque[tuple[str, int, int]]] = [deque() for _ in range(num_actors)]
+
+    def push(self, item: tuple[str, int, int]) -> None:
+        self.queues[owner_of(host_key(item[0]), len(self.queues))].append(item)
+
+    def take(self, actor: int, n: int) -> list[tuple[str, int, int]]:
+        q = self.queues[actor]
+        return [q.popleft() for _ in range(min(n, len(q)))]
+
+    def requeue(self, actor: int, items: list[tuple[str, int, int]]) -> None:
+        self.queues[actor].extendleft(reversed(items))
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.queues)
+
+
+def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool) -> tuple[Journal, CrawlState, bool]:
+    journal = Journal(out)
+    if force:
+        for folder in ("warc", "state"):
+            shutil.rmtree(out / folder, ignore_errors=True)
+        (out / "crawl_log.parquet").unlink(missing_ok=True)
+    seeds, bad = read_seeds(seeds_file, cfg)
+    if not journal.exists():
+        journal.append({"type": "session", "config": cfg.model_dump(mode="json"), "time": time.time()})
+        journal.append({"type": "seeds", "urls": [[u, 0, 0] for u in seeds], "rows": bad})
+        return journal, journal.replay(), False
+    state = journal.replay()
+    differ = [f for f in changed_fields(state.config, cfg.model_dump(mode="json"))
+              if not any(f == c or (c.endswith(".") and f.startswith(c)) for c in RESUMABLE_CHANGES)]
+    if state.seeds != seeds:
+        differ.insert(0, f"seeds ({seeds_file})")
+    if differ:
+        raise ConfigError(f"{out}: holds a crawl with other settings ({', '.join(differ)}); "
+                          "rerun with the same seeds and config to resume, or pass --force to start over")
+    journal.append({"type": "session", "config": cfg.model_dump(mode="json"), "time": time.time()})
+    state.sessions += 1
+    return journal, state, True
+
+
+def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, address: Optional[str] = None,
+              force: bool = False, on_batch: Optional[Callable[[dict[str, Any]], None]] = None) -> CrawlResult:
+    """Crawl from the seeds into OUT/warc/*.warc.gz; rerun with the same arguments to resume."""
+    import ray
+
+    from scalelab.ray_session import ensure_ray
+
+    out = Path(out_dir)
+    started = time.perf_counter()
+    journal, state, resumed = _start_state(cfg, Path(seeds_file), out, force)
+    warc_dir = out / "warc"
+    finalize_warcs(warc_dir, state.warc_committed)  # a stopped crawl's WARCs, cut to what was committed
+
+    ensure_ray(address)
+    session = state.sessions
+    scope = Scope(cfg.scope, state.seeds)
+    limits = cfg.limits
+    frontier = _Frontier(cfg.ray.num_actors)
+    for item in state.frontier():
+        frontier.push(item)
+    pages = sum(1 for r in state.rows if r["kind"] == "page" and r["error"] != "robots")
+    body_bytes = sum(r["bytes"] or 0 for r in state.rows if r["kind"] == "page")
+
+    actor_cls = ray.remote(HostFetcher).options(num_cpus=cfg.ray.cpus_per_actor, scheduling_strategy="SPREAD",
+                                                max_concurrency=1)
+    cfg_json = cfg.model_dump_json()
+
+    def new_actor(i: int) -> Any:
+        return actor_cls.remote(i, cfg_json, str(warc_dir.resolve()), f"s{session:02d}{uuid.uuid4().hex[:6]}")
+
+    actors = [new_actor(i) for i in range(cfg.ray.num_actors)]
+    in_flight: dict[Any, tuple[int, list[tuple[str, int, int]]]] = {}
+
+    def budget_left() -> int:
+        if limits.max_total_bytes is not None and body_bytes >= limits.max_total_bytes:
+            return 0
+        if limits.max_pages is None:
+            return 1 << 62
+        return limits.max_pages - pages - sum(len(items) for _, items in in_flight.values())
+
+    try:
+        while True:
+            busy = {a for a, _ in in_flight.values()}
+            for i in range(len(actors)):
+                n = min(cfg.ray.batch_size, budget_left())
+                if i in busy or n <= 0:
+                    continue
+                items = frontier.take(i, n)
+                if items:
+                    in_flight[actors[i].fetch_batch.remote(items)] = (i, items)
+            if not in_flight:
+                break
+            [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            i, items = in_flight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError:
+                # The actor or its node died: its batch was never committed. A new actor
+                # (new WARC file names) fetches it again.
+                frontier.requeue(i, items)
+                actors[i] = new_actor(i)
+                continue
+            entry = _commit(result, frontier, state, scope, cfg, session)
+            journal.append(entry)
+            state.apply(entry)
+            pages += sum(1 for r in result["rows"] if r["error"] != "robots")
+            body_bytes += sum(r["bytes"] or 0 for r in result["rows"])
+            if on_batch is not None:
+                on_batch(entry)
+        ray.get([a.close.remote() for a in actors])
+    finally:
+        journal.close()
+        for a in actors:
+            ray.kill(a)
+    finalize_warcs(warc_dir, state.warc_committed)
+    write_log(state.rows, out / "crawl_log.parquet")
+    result_totals = totals(state.rows, len(frontier))
+    seconds = time.perf_counter() - started
+    with atomic_path(out / "crawl.json") as tmp:
+        Path(tmp).write_text(json.dumps({"name": cfg.name, "seeds": len(state.seeds), "sessions": state.sessions,
+                                         "totals": result_totals, "config": cfg.model_dump(mode="json"),
+                                         "seconds_last_session": round(seconds, 3)}, indent=2) + "\n")
+    return CrawlResult(out_dir=out, totals=result_totals, warc_files=sorted(warc_dir.glob("*.warc.gz")),
+                       sessions=state.sessions, resumed=resumed, seconds=seconds)
+
+
+def _commit(result: dict[str, Any], frontier: _Frontier, state: CrawlState, scope: Scope, cfg: CrawlConfig,
+            session: int) -> dict[str, Any]:
+    """Judge a batch's links (scope, depth, redirects, seen before), queue the new ones and
+    return the journal entry that makes the batch final."""
+    rows = result["rows"] + result["robots_rows"]
+    enqueued: list[list[Any]] = []
+    seen_now: set[str] = set()
+    for url, depth, redirects, _source in result["links"]:
+        if url in state.seen or url in seen_now:
+            continue
+        seen_now.add(url)
+        reason = scope.reason_out(url)
+        if reason is None and depth > cfg.limits.max_depth:
+            reason = "too_deep"
+        if reason is None and redirects > cfg.limits.max_redirects:
+            reason = "too_many_redirects"
+        if reason is not None:
+            rows.append(_judged_row(url, "discovered", "out_of_scope", reason, depth))
+            continue
+        enqueued.append([url, depth, redirects])
+        frontier.push((url, depth, redirects))
+    for row in rows:
+        row["session"] = session
+    return {"type": "batch", "rows": rows, "enqueued": enqueued, "warc": result["warc"]}

@@ -1,0 +1,193 @@
+"""The crawler's parts without Ray: URLs, robots.txt, scope, links, one fetch, WARC files, the journal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipelines.crawl.config import CrawlConfig, LimitsConfig, ScopeConfig, UrlsConfig, load_crawl_config
+from pipelines.crawl.fetch import fetch, new_pool
+from pipelines.crawl.host_fetcher import HostFetcher, owner_of
+from pipelines.crawl.journal import Journal
+from pipelines.crawl.links import extract_links
+from pipelines.crawl.robots import parse_robots, product_token
+from pipelines.crawl.scope import Scope
+from pipelines.crawl.urls import BadUrl, normalize_url
+from pipelines.crawl.warc_files import finalize_warcs
+from scalelab.config_errors import ConfigError
+from tests.pipelines.crawl_site import ROBOTS, SLOW_S, start_site
+
+U = UrlsConfig()
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = start_site()
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("HTTP://Example.COM:80/a/./b/../c?utm_source=x&b=1#frag", "http://example.com/a/c?b=1"),
+    ("https://example.com:443", "https://example.com/"),
+    ("https://example.com:8443/x", "https://example.com:8443/x"),
+    ("http://h/%7euser/%2f?q=%e2", "http://h/~user/%2F?q=%E2"),   # unreserved decoded, others kept
+    ("http://h/a/b/../../../c", "http://h/c"),
+    ("http://h//x//y", "http://h//x//y"),                         # repeated slashes may mean something
+    ("http://h/a?", "http://h/a"),
+    ("http://bücher.de/", "http://xn--bcher-kva.de/"),
+])
+def test_normalize(raw, want):
+    assert normalize_url(raw, U) == want
+
+
+def test_normalize_relative_and_bad():
+    assert normalize_url("../z#x", U, base="http://h/a/b/c") == "http://h/a/z"
+    assert normalize_url("//other.org/p", U, base="https://h/") == "https://other.org/p"
+    for bad in ("ftp://h/x", "mailto:a@b", "http://", "http://h:99999/"):
+        with pytest.raises(BadUrl):
+            normalize_url(bad, U)
+
+
+def test_robots_most_specific_rule_wins():
+    rules = parse_robots("User-agent: *\nDisallow: /a\nAllow: /a/b\nDisallow: /*.pdf$\nCrawl-delay: 2\n", "anybot/1.0")
+    assert not rules.allowed("/a/x") and rules.allowed("/a/b/c") and rules.allowed("/b")
+    assert not rules.allowed("/docs/x.pdf") and rules.allowed("/docs/x.pdf?download=1")
+    assert rules.crawl_delay == 2.0
+    assert rules.allowed("/robots.txt")
+    # Our own group beats `*`; the stdlib's first-match reading would allow /private/x here.
+    ours = parse_robots("User-agent: *\nAllow: /\n\nUser-agent: scalelab-crawler\nAllow: /private/open\nDisallow: /private/\n",
+                        "scalelab-crawler/0.1 (+https://x)")
+    assert product_token("scalelab-crawler/0.1 (+x)") == "scalelab-crawler"
+    assert not ours.allowed("/private/x") and ours.allowed("/private/open.html") and ours.allowed("/other")
+    site_rules = parse_robots(ROBOTS.decode(), "scalelab-crawler/0.1")
+    assert not site_rules.allowed("/private/secret.html") and site_rules.allowed("/private/open.html")
+    assert not parse_robots(ROBOTS.decode(), "otherbot").allowed("/")
+
+
+def test_scope_rules():
+    seeds = ["http://docs.example.org/", "http://127.0.0.1:8080/"]
+    default = Scope(ScopeConfig(), seeds)
+    assert default.reason_out("http://docs.example.org/x") is None
+    assert default.reason_out("http://127.0.0.1:8080/y") is None
+    assert default.reason_out("http://127.0.0.1:9090/y") == "other_host"   # another port is another host
+    assert default.reason_out("http://api.example.org/") == "other_host"
+    domains = Scope(ScopeConfig(hosts="domains", deny_domains=["secret.docs.example.org"],
+                                deny_patterns=[r"\.pdf$"]), seeds)
+    assert domains.reason_out("http://a.docs.example.org/") is None
+    assert domains.reason_out("http://secret.docs.example.org/") == "denied_domain"
+    assert domains.reason_out("http://docs.example.org/x.pdf") == "denied_pattern"
+    allow = Scope(ScopeConfig(allow_domains=["python.org"], allow_patterns=["/3/"]), seeds)
+    assert allow.reason_out("https://docs.python.org/3/library") is None
+    assert allow.reason_out("https://docs.python.org/2/library") == "no_allowed_pattern"
+    assert Scope(ScopeConfig(schemes=["https"]), seeds).reason_out("http://docs.example.org/") == "scheme"
+
+
+def test_links_base_nofollow_and_junk():
+    html = ('<html><head><base href="/docs/"></head><body><a href="a.html">a</a><a href="b" rel="nofollow">b</a>'
+            '<a href="javascript:void(0)">j</a><a href="#top">t</a><area href="m.html"><iframe src="f.html">'
+            '<a href="a.html">again</a><a href="unclosed')
+    base, links = extract_links(html)
+    assert base == "/docs/" and links == ["a.html", "m.html", "f.html"]
+    assert "b" in extract_links(html, follow_nofollow=True)[1]
+    assert extract_links('<meta name="robots" content="noindex, nofollow"><a href="x">x</a>')[1] == []
+
+
+def test_fetch_limits_against_loopback(site):
+    pool = new_pool(1)
+    ua = "scalelab-crawler/test"
+    limits = LimitsConfig(max_page_bytes="100k", timeout_s=1.0)
+    html = ["text/html"]
+    ok = fetch(pool, site.base + "/a.html", ua, limits, html)
+    assert ok.status == 200 and ok.error is None and b"<a href" in ok.body and ok.content_type == "text/html"
+    assert fetch(pool, site.base + "/missing", ua, limits, html).status == 404
+    redirect = fetch(pool, site.base + "/redirect", ua, limits, html)
+    assert redirect.status == 302 and redirect.header("Location") == "/c.html"      # not followed here
+    assert fetch(pool, site.base + "/huge", ua, limits, html).error == "too_large"          # by Content-Length
+    assert fetch(pool, site.base + "/huge-chunked", ua, limits, html).error == "too_large"  # while streaming
+    assert fetch(pool, site.base + "/data.bin", ua, limits, html).error == "content_type"
+    slow = fetch(pool, site.base + "/slow", ua, limits, html)
+    assert slow.error == "timeout" and slow.seconds < SLOW_S
+    gz = fetch(pool, site.base + "/gz.html", ua, limits, html)
+    assert gz.body[:2] == b"\x1f\x8b" and gz.header("Content-Encoding") == "gzip"  # stored as sent
+    refused = fetch(pool, "http://127.0.0.1:9/", ua, limits, html)  # the discard port: nothing listens
+    assert refused.error == "connection" and refused.status is None
+    assert fetch(pool, site.base + "/a.html", ua, limits, html).status == 200  # the pool survived all that
+
+
+def test_host_fetcher_writes_valid_warc_and_obeys_robots(site, tmp_path):
+    cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0.05}, "limits": {"timeout_s": 1, "max_page_bytes": "100k"}})
+    fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "t")
+    out = fetcher.fetch_batch([(site.base + "/a.html", 1, 0), (site.base + "/private/secret.html", 1, 0),
+                               (site.base + "/gz.html", 1, 0), (site.base + "/redirect", 1, 0)])
+    fetcher.close()
+    rows = {r["url"].removeprefix(site.base): r for r in out["rows"]}
+    assert rows["/private/secret.html"]["error"] == "robots" and "/private/secret.html" not in site.paths()
+    assert rows["/redirect"]["status"] == 302 and rows["/redirect"]["redirect"] == site.base + "/c.html"
+    assert (site.base + "/c.html", 1, 1, site.base + "/redirect") in out["links"]      # same depth, one hop
+    assert (site.base + "/b.html", 2, 0, site.base + "/a.html") in out["links"]
+    assert [r["url"] for r in out["robots_rows"]] == [site.base + "/robots.txt"]
+    name, length = out["warc"]
+    finalize_warcs(tmp_path, {name: length})
+    with open(tmp_path / name, "rb") as fh:
+        records = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.content_stream().read())
+                   for r in ArchiveIterator(fh)]
+    assert records[0][0] == "warcinfo"
+    responses = {u.removeprefix(site.base): body for t, u, body in records if t == "response"}
+    assert set(responses) == {"/a.html", "/gz.html", "/redirect"}
+    assert [t for t, _, _ in records[1:]] == ["request", "response"] * 3
+    assert responses["/gz.html"].startswith(b"<!doctype html>")  # content encoding undone on read
+
+
+def test_finalize_cuts_to_the_committed_length(tmp_path):
+    cfg = CrawlConfig()
+    fetcher = HostFetcher(3, cfg.model_dump_json(), str(tmp_path), "x")
+    from pipelines.crawl.fetch import Fetched
+
+    page = Fetched(url="http://h/1", started=0.0, status=200, reason="OK",
+                   headers=[("Content-Type", "text/html")], body=b"<p>one</p>")
+    fetcher.warc.write(page)
+    name, committed = fetcher.warc.commit_point()
+    fetcher.warc.write(Fetched(**{**page.__dict__, "url": "http://h/2"}))  # never committed
+    fetcher.warc.commit_point()
+    (tmp_path / "crawl-009-dead-00001.warc.gz.open").write_bytes(b"partial")  # nothing of it committed
+    finalize_warcs(tmp_path, {name: committed})
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    with open(tmp_path / name, "rb") as fh:
+        urls = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(fh) if r.rec_type == "response"]
+    assert urls == ["http://h/1"]
+    finalize_warcs(tmp_path, {name: committed})  # again: nothing changes
+    assert (tmp_path / name).stat().st_size == committed
+
+
+def test_journal_replay_ignores_a_torn_line(tmp_path):
+    j = Journal(tmp_path)
+    j.append({"type": "session", "config": {"a": 1}, "time": 0})
+    j.append({"type": "seeds", "urls": [["http://h/", 0, 0]], "rows": []})
+    row = {"url": "http://h/", "kind": "page", "bytes": 5, "error": None}
+    j.append({"type": "batch", "rows": [row], "enqueued": [["http://h/x", 1, 0]], "warc": ["f.warc.gz", 100]})
+    j.close()
+    with open(j.path, "ab") as fh:
+        fh.write(json.dumps({"type": "batch", "rows": [{**row, "url": "http://h/x"}]}).encode()[:30])
+    state = Journal(tmp_path).replay()
+    assert state.frontier() == [("http://h/x", 1, 0)] and state.done == {"http://h/"}
+    assert state.warc_committed == {"f.warc.gz": 100} and state.sessions == 1
+    assert j.path.read_bytes().endswith(b"\n")  # the torn tail is gone
+
+
+def test_owner_is_stable_and_spreads():
+    hosts = [f"host{i}.example.org" for i in range(200)]
+    owners = [owner_of(h, 4) for h in hosts]
+    assert owners == [owner_of(h, 4) for h in hosts] and set(owners) == {0, 1, 2, 3}
+
+
+def test_config_errors_name_the_field(tmp_path):
+    bad = tmp_path / "crawl.yaml"
+    bad.write_text("scope:\n  deny_patterns: ['(unclosed']\nlimits:\n  max_depht: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_crawl_config(bad)
+    assert f"{bad}: scope.deny_patterns: " in str(err.value) and f"{bad}: limits.max_depht: unknown field" in str(err.value)
+    assert load_crawl_config(Path(__file__).parents[2] / "configs/crawl/default.yaml").limits.max_page_bytes == 5_000_000
