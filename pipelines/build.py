@@ -1,44 +1,58 @@
-"""The corpus build as one streaming Ray Data job.
+"""The corpus build: stages of units on Ray, each unit checkpointed, so a stopped build resumes.
 
-    input files ─► read + per-document steps (one task per block of files)
-                ─► hash shuffle on the normalized text ─► per partition: exact dedup, write Parquet
-                ─► the partitions' accounting, summed in the driver
+    input files ─► process (one task per unit of files): read + per-document steps, every document
+                   (kept or dropped) routed to its hash partition ─► stage/process/unit-N.parquet
+                ─► exact_dedup (one task per partition): that partition's rows from every unit, exact
+                   dedup, write ─► documents/ (or stage/exact/ when near-dedup follows), accounting
+                ─► near_find + near_rewrite (minhash/near_dedup.py) ─► documents/
+                ─► the units' accounting, summed in the driver ─► stats/
+                ─► tokenizer, tokenize, shards (shards/build_shards.py) ─► shards/, manifest.json
 
-No process holds the corpus: documents stream through the steps in batches, and after the
-shuffle each task holds one partition. Outputs depend only on the config and the input, never
-on the number of workers: partition counts come from the config, files are sorted by id.
+Each unit's task writes its outputs through temporary names and then its done record
+(`stage_units.py`); a rerun of the same command skips done units and gives the same bytes as a
+build that never stopped. Outputs depend only on the config and the input, never on the number
+of workers: the unit plan is saved at the start, partition counts come from the config, files
+are sorted by id.
 """
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 import math
+import os
 import shutil
+import sys
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import exact_dedup
 from pipelines.atomic import atomic_path
+from pipelines.build_faults import maybe_fail
 from pipelines.config import CorpusConfig
 from pipelines.inputs import InputFile, resolve_inputs
 from pipelines.partition_writer import write_partition
 from pipelines.readers import read_input
-from pipelines.schema import to_stream_table
-from pipelines.stats import BuildStats, aggregate, write_stats
+from pipelines.schema import STREAM_SCHEMA, to_stream_table
+from pipelines.stage_units import STAGE_ROOT, BuildError, Stage, run_units, write_json
+from pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from pipelines.steps import Step, build_steps, run_steps
 
 if TYPE_CHECKING:
     from pipelines.minhash.near_dedup import NearDedupResult
     from pipelines.shards.build_shards import ShardsResult
 
-OUTPUT_FOLDERS = ("documents", "rejected", "stats", "stage", "shards")
+OUTPUT_FOLDERS = ("documents", "rejected", "stats", STAGE_ROOT, "shards")
+BUILD_CONFIG = "build_config.json"
+# Settings that may differ on a rerun: they change nothing in the output.
+RESUMABLE_CHANGES = ("output.dir", "output.keep_stage", "shards.tokenize_workers")
+PROCESS_ROW_GROUP = 1024  # small row groups: each exact-dedup task reads only its partition's
 
 
 @dataclass
@@ -51,6 +65,7 @@ class BuildResult:
     skipped_files: list[str]
     near_dedup: Optional["NearDedupResult"] = None
     shards: Optional["ShardsResult"] = None
+    resumed_units: dict[str, int] = field(default_factory=dict)  # stage -> units already done
 
 
 def config_hash(cfg: CorpusConfig) -> str:
@@ -113,60 +128,166 @@ def plan_read_units(files: list[InputFile], num_units: int) -> list[list[InputFi
     return [sorted(u, key=lambda f: f.index) for u in units if u]
 
 
-def process_files(units: pa.Table, cfg_json: str, partitions: int) -> Iterator[pa.Table]:
-    """Read the input files of a unit and run the steps, yielding batches of `output.batch_size` documents.
+# ---------------------------------------------------------------------------------- starting
+def _fingerprint(cfg: CorpusConfig) -> dict[str, Any]:
+    from scalelab import __version__
 
-    Batches span files, so a folder of small HTML pages doesn't become one tiny block per page.
-    """
+    return {"scalelab_version": __version__, "config": cfg.model_dump(mode="json")}
+
+
+def _input_changes(planned: list[dict[str, Any]], files: list[InputFile]) -> list[str]:
+    now = {f.key: f for f in files}
+    then = {f["key"]: f for f in planned}
+    changes = [f"{k} (gone)" for k in sorted(set(then) - set(now))]
+    changes += [f"{k} (new)" for k in sorted(set(now) - set(then))]
+    for k in sorted(set(now) & set(then)):
+        if (now[k].size, now[k].mtime) != (then[k]["size"], then[k]["mtime"]):
+            changes.append(f"{k} (size {then[k]['size']} -> {now[k].size}, modified)")
+    return changes
+
+
+def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) -> bool:
+    """Refuse a different config or changed inputs in an existing build; clear for a fresh one.
+    Returns whether this run resumes an earlier one."""
+    from scalelab.config_errors import ConfigError, changed_fields
+
+    marker = out / STAGE_ROOT / BUILD_CONFIG
+    if marker.is_file() and not force:
+        old = json.loads(marker.read_text())
+        differ = [f for f in changed_fields(old["config"], _fingerprint(cfg)["config"])
+                  if not any(f == c or f.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+        if differ:
+            raise ConfigError(f"{out}: holds a build with other settings ({', '.join(differ)}); rerun with "
+                              "the same config to resume it, or pass --force to start over")
+        plan = Stage(out, "process").plan()
+        if plan is not None:
+            changes = _input_changes([f for u in plan["units"] for f in u["files"]], files)
+            if changes:
+                raise BuildError(f"{out}: inputs changed since this build started: {', '.join(changes[:10])}"
+                                 f"{' ...' if len(changes) > 10 else ''}; pass --force to start over with the inputs as they are now")
+        return True
+    # A fresh build: only the folders a build writes are cleared, so stale partitions of an
+    # earlier build never mix into this one.
+    for folder in OUTPUT_FOLDERS:
+        shutil.rmtree(out / folder, ignore_errors=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(marker, _fingerprint(cfg))
+    except OSError as exc:
+        raise BuildError(f"{out}: cannot write the build's output there: {exc}") from None
+    return False
+
+
+# ---------------------------------------------------------------------------------- process
+def _changed_since_planned(f: InputFile) -> Optional[str]:
+    if "://" in f.uri and not f.uri.startswith("file://"):
+        return None  # remote: checked by size when the build (re)starts
+    try:
+        st = os.stat(f.uri.removeprefix("file://"))
+    except OSError as exc:
+        return f"{f.key}: {exc.strerror}"
+    if (st.st_size, st.st_mtime) != (f.size, f.mtime):
+        return f"{f.key}: changed since the build started (size {f.size} -> {st.st_size})"
+    return None
+
+
+def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: str) -> int:
+    """Read a unit's files and run the steps; write every document, sorted by (partition, id)."""
+    stage = Stage(out_dir, "process")
+    name = unit["name"]
+    stage.mark_started(name)
     cfg, steps = _steps_for(cfg_json)
     size = cfg.output.batch_size
-    docs: list[dict[str, Any]] = []
-    for row in (f for unit in units.column("files").to_pylist() for f in unit):
-        for doc in read_input(InputFile.from_dict(row), cfg.extract):
+    tables: list[pa.Table] = []
+    for row in unit["files"]:
+        f = InputFile.from_dict(row)
+        changed = _changed_since_planned(f)
+        if changed:
+            raise BuildError(f"input {changed}; it would mix old and new data (pass --force to start over)")
+        docs: list[dict[str, Any]] = []
+        for doc in read_input(f, cfg.extract):
             docs.append(doc)
             if len(docs) >= size:
-                yield finish_documents(run_steps(docs, steps), cfg, partitions)
+                tables.append(finish_documents(run_steps(docs, steps), cfg, partitions))
                 docs = []
-    if docs:
-        yield finish_documents(run_steps(docs, steps), cfg, partitions)
+        if docs:
+            tables.append(finish_documents(run_steps(docs, steps), cfg, partitions))
+    table = pa.concat_tables(tables) if tables else STREAM_SCHEMA.empty_table()
+    table = table.sort_by([("partition", "ascending"), ("id", "ascending")])
+    with atomic_path(stage.output(name)) as tmp:
+        pq.write_table(table, tmp, row_group_size=PROCESS_ROW_GROUP, compression="zstd", write_statistics=True)
+        maybe_fail("process", name)
+    stage.finish(name, documents=table.num_rows, files=[{"key": f["key"], "size": f["size"], "mtime": f["mtime"]}
+                                                        for f in unit["files"]])
+    return table.num_rows
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    # Only the folders a build writes are cleared: stale partitions from an earlier build
-    # with more partitions must not mix into this one.
-    for folder in OUTPUT_FOLDERS:
-        shutil.rmtree(out_dir / folder, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+# ---------------------------------------------------------------------------------- exact
+def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, out_dir: str) -> int:
+    """One hash partition: its rows from every processed unit, exact dedup, written."""
+    stage = Stage(out_dir, "exact_dedup")
+    name = unit["name"]
+    stage.mark_started(name)
+    cfg, _ = _steps_for(cfg_json)
+    group = pq.read_table(process_files, schema=STREAM_SCHEMA, filters=[("partition", "=", unit["partition"])])
+    maybe_fail("exact_dedup", name)
+    rows = write_partition(group, cfg, out_dir) if group.num_rows else stat_rows([])
+    stage.finish(name, rows)
+    return group.num_rows
 
 
-def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, address: Optional[str] = None) -> BuildResult:
+# ---------------------------------------------------------------------------------- the build
+def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, address: Optional[str] = None,
+                 force: bool = False, log: Optional[Callable[[str], None]] = None) -> BuildResult:
+    """Build (or resume building) the corpus into `out_dir`; `force` starts over."""
+    import ray
+
     from scalelab import __version__
-    from scalelab.ray_session import ensure_ray
+    from scalelab.ray_session import cluster_cpus, ensure_ray
 
+    say = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
     skipped: list[str] = []
     files = resolve_inputs(cfg.inputs, skipped=skipped)  # errors surface here, before any Ray work
-    parts = num_partitions(cfg, files)
     start = time.perf_counter()
+    _start(cfg, out, files, force)
     ensure_ray(address)
-    _prepare_out_dir(out)
+    cfg_json = cfg.model_dump_json()
+    out_abs = str(out.resolve())
+    resumed: dict[str, int] = {}
 
-    with _full_cpu_for_the_map_stage():
-        rows = _run_job(cfg.model_dump_json(), files, parts, out)
+    process = Stage(out, "process")
+    plan = process.ensure_plan(lambda: {
+        "partitions": num_partitions(cfg, files),
+        "units": [{"name": f"unit-{i:05d}", "files": [f.to_dict() for f in u]} for i, u in enumerate(
+            plan_read_units(files, max(4 * cluster_cpus(), math.ceil(sum(f.size for f in files) / (cfg.output.unit_input_mb * 2**20)))))],
+    })
+    parts = plan["partitions"]
+    task = ray.remote(max_retries=3)(process_unit)
+    resumed["process"] = run_units(process, lambda u: task.remote(u, cfg_json, parts, out_abs), say)
+
+    exact = Stage(out, "exact_dedup")
+    exact.ensure_plan(lambda: {"units": [{"name": f"part-{p:05d}", "partition": p} for p in range(parts)]})
+    process_files = [str(process.output(u)) for u in process.units()]
+    task = ray.remote(max_retries=3)(exact_unit)
+    resumed["exact_dedup"] = run_units(exact, lambda u: task.remote(u, process_files, cfg_json, out_abs), say)
+    rows = exact.stat_rows(exact.units())
+
     near = None
     if cfg.dedup.minhash.enabled:
         from pipelines.minhash.near_dedup import run_near_dedup
 
-        near = run_near_dedup(cfg, out)
-        rows = pa.concat_tables([rows, near.stat_rows]) if near.stat_rows.num_rows else rows
-        shutil.rmtree(out / "stage", ignore_errors=True)
-    stats = aggregate(rows)
+        near = run_near_dedup(cfg, out, say)
+        resumed.update(near.resumed_units)
+        rows.append(near.stat_rows)
+    stats = aggregate(pa.concat_tables(rows) if rows else stat_rows([]))
     write_stats(stats, out)
     shards = None
     if cfg.shards.enabled:
         from pipelines.shards.build_shards import build_shards
 
-        shards = build_shards(cfg, out, stats.documents_kept)
+        shards = build_shards(cfg, out, stats.documents_kept, say)
+        resumed.update(shards.resumed_units)
     seconds = time.perf_counter() - start
     with atomic_path(out / "build.json") as tmp:
         Path(tmp).write_text(json.dumps({
@@ -181,45 +302,18 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
                 "verified_edges": near.verified_edges, "clusters": near.clusters, "duplicates": near.duplicates,
                 "seconds": {k: round(v, 3) for k, v in near.seconds.items()},
             },
+            "resumed_units": resumed,
             "seconds": round(seconds, 3),
         }, indent=2) + "\n")
+    if not cfg.output.keep_stage:
+        _drop_stage_data(out)
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
-                       skipped_files=skipped, near_dedup=near, shards=shards)
+                       skipped_files=skipped, near_dedup=near, shards=shards, resumed_units=resumed)
 
 
-def _run_job(cfg_json: str, files: list[InputFile], parts: int, out: Path) -> pa.Table:
-    """Read and process the files, shuffle by partition, write; return the partitions' accounting rows."""
-    import ray
-
-    from scalelab.ray_session import cluster_cpus
-
-    units = plan_read_units(files, max(4 * cluster_cpus(), math.ceil(sum(f.size for f in files) / 2**27)))
-    ds = ray.data.from_items([{"files": [f.to_dict() for f in u]} for u in units], override_num_blocks=len(units))
-    ds = ds.map_batches(process_files, batch_size=1, batch_format="pyarrow",
-                        fn_kwargs={"cfg_json": cfg_json, "partitions": parts})
-    shuffle_partitions = max(1, min(parts, 4 * cluster_cpus()))
-    stat_rows = ds.groupby("partition", num_partitions=shuffle_partitions).map_groups(
-        _write_partition_task, batch_format="pyarrow", fn_kwargs={"cfg_json": cfg_json, "out_dir": str(out.resolve())},
-    )
-    return pa.concat_tables(ray.get(stat_rows.to_arrow_refs()))
-
-
-@contextmanager
-def _full_cpu_for_the_map_stage() -> Iterator[None]:
-    """Ray Data reserves part of the cluster for each operator; on small clusters that holds half
-    the CPUs for the shuffle while the map stage (where nearly all the work is) waits. Measured on
-    2 cores: 46.5 s with the reservation, 30.9 s without. Restored afterwards for the caller's jobs."""
-    from ray.data import DataContext
-
-    ctx = DataContext.get_current()
-    previous = ctx.op_resource_reservation_enabled
-    ctx.op_resource_reservation_enabled = False
-    try:
-        yield
-    finally:
-        ctx.op_resource_reservation_enabled = previous
-
-
-def _write_partition_task(group: pa.Table, cfg_json: str, out_dir: str) -> pa.Table:
-    cfg, _ = _steps_for(cfg_json)
-    return write_partition(group, cfg, out_dir)
+def _drop_stage_data(out: Path) -> None:
+    """A finished build keeps its stages' records (a rerun then has nothing to do) but not the
+    intermediate documents and tokens, which are as large as the corpus."""
+    for path in (out / STAGE_ROOT).glob("*/*.parquet"):
+        if not path.name.endswith(".stats.parquet"):
+            path.unlink()

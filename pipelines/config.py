@@ -269,6 +269,11 @@ class OutputConfig(Section):
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     # Documents per block flowing between stages.
     batch_size: PositiveInt = 256
+    # Input per unit of the process stage (a unit is checkpointed as a whole; a stopped build
+    # redoes at most the units that were running).
+    unit_input_mb: PositiveInt = 128
+    # Keep OUT/stage/'s intermediate documents and tokens after a finished build (for debugging).
+    keep_stage: bool = False
 
     @field_validator("num_partitions")
     @classmethod

@@ -137,6 +137,9 @@ def crawl(
     except ConfigError as exc:
         fail(str(exc))
         return
+    except KeyboardInterrupt:
+        fail("stopped; rerun the same command to continue the crawl where it stopped", code=130)
+        return
     print_totals(result.totals, console, title=cfg.name + (" (resumed)" if result.resumed else ""))
     console.print(f"wrote {len(result.warc_files)} WARC files to {out}/warc and {out}/crawl_log.parquet "
                   f"in {result.seconds:.1f}s; build a corpus with: scalelab corpus build -i {out}/warc")

@@ -31,9 +31,10 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, qu
     import importlib
 
     modules = [importlib.import_module(name) for name in _PACKAGES]
-    ray.init(address=address, runtime_env={"py_modules": modules,
-                                           "env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}},
-             **kwargs)
+    # Test hooks (SCALELAB_*FAULT*) travel with the job, so fault tests work on a cluster too.
+    env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
+           **{k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}}
+    ray.init(address=address, runtime_env={"py_modules": modules, "env_vars": env}, **kwargs)
 
 
 def cluster_cpus() -> int:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.atomic import atomic_path
 from pipelines.config import CorpusConfig, MinHashConfig
 from pipelines.minhash.banding import band_keys, choose_bands
 from pipelines.minhash.components import (
@@ -50,6 +51,7 @@ class NearDedupResult:
     duplicates: int = 0
     clusters: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    resumed_units: dict[str, int] = field(default_factory=dict)
 
 
 def nodes_of(ids: list[str]) -> np.ndarray:
@@ -222,13 +224,27 @@ def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
 
 
 # ------------------------------------------------------------------------------ 6. rewrite
-def rewrite_file(path: str, file_index: int, out_dir: str, cfg_json: str, *drop_tables: pa.Table) -> pa.Table:
+def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) -> int:
+    """One staged file without its near-duplicates, written to documents/; its accounting and done
+    record saved (a unit of the `near_rewrite` stage)."""
+    from pipelines.build_faults import maybe_fail
+    from pipelines.stage_units import Stage
+
+    stage = Stage(out_dir, "near_rewrite")
+    stage.mark_started(unit["name"])
+    maybe_fail("near_rewrite", unit["name"])
+    rows = rewrite_file(unit["path"], unit["file_index"], out_dir, cfg_json,
+                        pq.read_table(duplicates_path, filters=[("file", "=", unit["file_index"])]))
+    stage.finish(unit["name"], rows)
+    return rows.num_rows
+
+
+def rewrite_file(path: str, file_index: int, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.Table:
     from pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
     from pipelines.stats import stat_rows
 
     cfg = CorpusConfig.model_validate_json(cfg_json)
     staged = pq.read_table(path)
-    drops = pa.concat_tables([t for t in drop_tables if t.num_rows] or [drop_tables[0]])
     drops = drops.filter(pc.equal(drops["file"], file_index))
     is_dup = pc.is_in(staged["id"], value_set=drops["id"])
     kept, dups = staged.filter(pc.invert(is_dup)), staged.filter(is_dup)
@@ -250,25 +266,64 @@ def rewrite_file(path: str, file_index: int, out_dir: str, cfg_json: str, *drop_
     return stat_rows(rows)
 
 
-# ------------------------------------------------------------------------------ the stage
-def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path) -> NearDedupResult:
+# ------------------------------------------------------------------------------ the stages
+def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None) -> NearDedupResult:
+    """Two checkpointed stages: `near_find` (one unit: signatures to the duplicates and their
+    clusters, saved as one table) and `near_rewrite` (one unit per staged file)."""
+    import ray
+
+    from pipelines.stage_units import Stage, run_units
+
+    out = Path(out_dir)
+    files = sorted((out / STAGED_FOLDER).glob("part-*.parquet"))
+    find = Stage(out, "near_find")
+    find.ensure_plan(lambda: {"units": [{"name": "graph"}]})
+    resumed = {"near_find": int(find.complete())}
+    if find.complete():
+        log("near_find: already done, skipped")
+        figures = find.done_record("graph")["figures"]
+    else:
+        find.mark_started("graph")
+        duplicates, figures = find_duplicates(cfg, files)
+        with atomic_path(find.output("graph")) as tmp:
+            pq.write_table(duplicates, tmp)
+        find.finish("graph", figures=figures)
+    rewrite = Stage(out, "near_rewrite")
+    rewrite.ensure_plan(lambda: {"units": [{"name": f.stem, "path": str(f.resolve()), "file_index": i}
+                                           for i, f in enumerate(files)]})
+    task = ray.remote(max_retries=3)(rewrite_unit)
+    cfg_json = cfg.model_dump_json()
+    dup_path = str(find.output("graph").resolve())
+    clock = time.perf_counter()
+    resumed["near_rewrite"] = run_units(rewrite, lambda u: task.remote(u, str(out.resolve()), cfg_json, dup_path), log)
+    tables = rewrite.stat_rows(rewrite.units())
+    result = NearDedupResult(stat_rows=pa.concat_tables(tables) if tables else pa.table({}),
+                             bands=figures["bands"], rows=figures["rows"], candidate_edges=figures["candidate_edges"],
+                             verified_edges=figures["verified_edges"], duplicates=figures["duplicates"],
+                             clusters=figures["clusters"], seconds=dict(figures["seconds"]), resumed_units=resumed)
+    result.seconds["rewrite"] = time.perf_counter() - clock
+    return result
+
+
+def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dict]:
+    """Signatures, buckets, verification, components and keepers as Ray tasks: the table of
+    near-duplicates to drop (id, cluster_id, file) and the stage's figures."""
     import ray
 
     mh = cfg.dedup.minhash
     k = mh.num_partitions
     bands, rows = (mh.bands, mh.rows) if mh.bands else choose_bands(mh.threshold, mh.num_perm)
-    files = sorted((Path(out_dir) / STAGED_FOLDER).glob("part-*.parquet"))
-    result = NearDedupResult(stat_rows=pa.table({}), bands=bands, rows=rows)
+    figures: dict = {"bands": bands, "rows": rows, "seconds": {}}
     clock = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        result.seconds[name] = now - clock
+        figures["seconds"][name] = now - clock
         clock = now
 
-    remote = {fn.__name__: ray.remote(fn) for fn in (sign_file, bucket_edges, attach_first, verify_edges,
-                                                      memberships, attach_info, choose_keepers, rewrite_file)}
+    remote = {fn.__name__: ray.remote(max_retries=3)(fn)
+              for fn in (sign_file, bucket_edges, attach_first, verify_edges, memberships, attach_info, choose_keepers)}
     concat_edges = ray.remote(lambda *p: np.concatenate(p))
     count = ray.remote(lambda edges: len(edges))
 
@@ -285,7 +340,7 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path) -> NearDedupResult:
     lap("signatures")
 
     bucketed = [remote["bucket_edges"].options(num_returns=k + 1).remote(k, *bucket_in[j]) for j in range(k)]
-    result.candidate_edges = sum(ray.get([b[0] for b in bucketed]))
+    figures["candidate_edges"] = sum(ray.get([b[0] for b in bucketed]))
     edges_by_first = [[b[1 + j] for b in bucketed] for j in range(k)]
     lap("buckets")
 
@@ -296,11 +351,11 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path) -> NearDedupResult:
                        for j in range(k)]
     else:
         edge_chunks = [concat_edges.remote(*edges_by_first[j]) for j in range(k)]
-    result.verified_edges = sum(ray.get([count.remote(c) for c in edge_chunks]))
+    figures["verified_edges"] = sum(ray.get([count.remote(c) for c in edge_chunks]))
     lap("verify")
 
     # Connected components: the driver fast path, else large-star/small-star across the cluster.
-    if result.verified_edges <= mh.driver_max_edges:
+    if figures["verified_edges"] <= mh.driver_max_edges:
         all_edges = np.concatenate(ray.get(edge_chunks)) if edge_chunks else np.empty((0, 2), np.int64)
         nodes, labels = union_find(canonical(all_edges))
         part = _partition_of(nodes, k).astype(np.int64)
@@ -312,14 +367,10 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path) -> NearDedupResult:
 
     joined = [returns(k, remote["attach_info"].options(num_returns=k).remote(k, member_refs[j], *info_in[j]))
               for j in range(k)]
-    keepers = [remote["choose_keepers"].remote(mh.keep, *[jn[j] for jn in joined]) for j in range(k)]
-    cfg_json = cfg.model_dump_json()
-    rewritten = [remote["rewrite_file"].remote(str(f), i, str(Path(out_dir).resolve()), cfg_json, *keepers)
-                 for i, f in enumerate(files)]
-    tables = ray.get(rewritten)
-    keeper_tables = ray.get(keepers)
-    result.duplicates = sum(t.num_rows for t in keeper_tables)
-    result.clusters = len({c for t in keeper_tables for c in t["cluster_id"].to_pylist()})
-    result.stat_rows = pa.concat_tables(tables) if tables else pa.table({})
-    lap("keep_and_rewrite")
-    return result
+    keeper_tables = ray.get([remote["choose_keepers"].remote(mh.keep, *[jn[j] for jn in joined]) for j in range(k)])
+    duplicates = pa.concat_tables(keeper_tables).combine_chunks()
+    duplicates = duplicates.take(pc.sort_indices(duplicates, sort_keys=[("file", "ascending"), ("id", "ascending")]))
+    figures["duplicates"] = duplicates.num_rows
+    figures["clusters"] = len(set(duplicates["cluster_id"].to_pylist()))
+    lap("keepers")
+    return duplicates, figures

@@ -1,6 +1,7 @@
 """Tokenize the built corpus and cut it into token shards at named scales, with a held-out validation set.
 
     documents/*.parquet ─► tokenize (Ray Data actors, tokenizer loaded once each; seeded key per document)
+                        ─► tokens per file (stage/tokenize/, checkpointed units)
                         ─► validation: smallest keys up to shards.validation.tokens (by hash, not by worker)
                         ─► mark: validation / decontaminated (shares a token 13-gram with validation) / train
                         ─► training stream in key order ─► shards/train-NNNNN.arrow (+ .idx.arrow)
@@ -16,7 +17,7 @@ import hashlib
 import json
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,6 +43,7 @@ class ShardsError(ValueError):
 class ShardsResult:
     manifest: dict[str, Any]
     summary: dict[str, Any]
+    resumed_units: dict[str, int] = field(default_factory=dict)
 
 
 def document_key(seed: int, doc_id: str) -> int:
@@ -148,35 +150,96 @@ def _train_tokenizer(cfg: CorpusConfig, docs, num_docs: int):
     return train_bpe((r["text"] for r in sample[: tc.train_documents]), tc.vocab_size, tc.eod_token)
 
 
-def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> ShardsResult:
+def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed: int) -> int:
+    """One documents file tokenized (a unit of the `tokenize` stage)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.build_faults import maybe_fail
+    from pipelines.stage_units import Stage
+
+    stage = Stage(out_dir, "tokenize")
+    stage.mark_started(unit["name"])
+    tokenize = Tokenize(tokenizer_json, eod, seed)
+    paths = pa.table({"path": [unit["path"]]})
+    tables = [tokenize(batch) for batch in _read_documents(paths)]
+    table = pa.concat_tables(tables) if tables else None
+    with atomic_path(stage.output(unit["name"])) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+        maybe_fail("tokenize", unit["name"])
+    stage.finish(unit["name"], documents=table.num_rows)
+    return table.num_rows
+
+
+def _read_tokens(paths: pa.Table) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    for path in paths.column("path").to_pylist():
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            yield pa.Table.from_batches([batch])
+
+
+def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lambda msg: None) -> ShardsResult:
+    """Three checkpointed stages: `tokenizer` (load or train, saved as OUT/tokenizer.json),
+    `tokenize` (one unit per documents file) and `shards` (one unit: validation, decontamination,
+    the training stream and the manifest; a stopped one is redone whole)."""
     import ray
 
+    from pipelines.stage_units import Stage, run_units
     from scalelab import __version__
 
     sc = cfg.shards
     out = Path(out_dir)
-    files = sorted(str(p) for p in (out / "documents").glob("part-*.parquet"))
+    files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet"))
     if not files:
         raise ShardsError("no documents survived the build: nothing to tokenize")
-    shard_dir = out / SHARDS_FOLDER
-    shutil.rmtree(shard_dir, ignore_errors=True)
-    shard_dir.mkdir(parents=True)
+    resumed: dict[str, int] = {}
+    shards_stage = Stage(out, "shards")
+    shards_stage.ensure_plan(lambda: {"units": [{"name": "shards"}]})
+    tokenizer_stage = Stage(out, "tokenizer")
+    tokenizer_stage.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
+    tokenize_stage = Stage(out, "tokenize")
+    tokenize_stage.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
+    if shards_stage.complete():
+        for st in (tokenizer_stage, tokenize_stage, shards_stage):
+            resumed[st.name] = len(st.units())
+        log("tokenizer, tokenize, shards: already done, skipped")
+        record = shards_stage.done_record("shards")
+        return ShardsResult(manifest=json.loads((out / "manifest.json").read_text()), summary=record["summary"],
+                            resumed_units=resumed)
 
-    docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
-        _read_documents, batch_size=1, batch_format="pyarrow")
-    tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
-    eod = eod_id(tok, sc.tokenizer.eod_token)
     tok_path = out / "tokenizer.json"
-    with atomic_path(tok_path) as tmp:
-        tok.save(tmp)
+    if tokenizer_stage.complete():
+        from tokenizers import Tokenizer
+
+        resumed["tokenizer"] = 1
+        log("tokenizer: already done, skipped")
+        tok = Tokenizer.from_file(str(tok_path))
+    else:
+        tokenizer_stage.mark_started("tokenizer")
+        docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
+            _read_documents, batch_size=1, batch_format="pyarrow")
+        tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
+        with atomic_path(tok_path) as tmp:
+            tok.save(tmp)
+        tokenizer_stage.finish("tokenizer", sha256=file_sha256(tok_path))
+        resumed["tokenizer"] = 0
+    eod = eod_id(tok, sc.tokenizer.eod_token)
     vocab = tok.get_vocab_size(with_added_tokens=True)
     dtype = token_dtype(vocab)
 
-    from scalelab.ray_session import cluster_cpus
+    task = ray.remote(max_retries=3)(tokenize_unit)
+    tok_json = tok.to_str()
+    resumed["tokenize"] = run_units(tokenize_stage, lambda u: task.remote(u, str(out.resolve()), tok_json, eod, sc.seed),
+                                    log, max_in_flight=sc.tokenize_workers)
+    token_files = [str(tokenize_stage.output(u)) for u in tokenize_stage.units()]
+    tokenized = ray.data.from_items([{"path": f} for f in token_files], override_num_blocks=len(token_files)).map_batches(
+        _read_tokens, batch_size=1, batch_format="pyarrow").materialize()
 
-    workers = sc.tokenize_workers or cluster_cpus()
-    tokenized = docs.map_batches(Tokenize, fn_constructor_args=(tok.to_str(), eod, sc.seed), batch_format="pyarrow",
-                                 batch_size=256, concurrency=workers).materialize()
+    resumed["shards"] = 0
+    shards_stage.mark_started("shards")
+    shard_dir = out / SHARDS_FOLDER
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    shard_dir.mkdir(parents=True)
 
     # Validation: the smallest keys, whole documents, until the budget (tokens or documents) is met.
     by_documents = sc.validation.documents is not None
@@ -286,4 +349,5 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int) -> Shard
     }
     with atomic_path(out / "stats" / "shards.json") as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return ShardsResult(manifest=manifest, summary=summary)
+    shards_stage.finish("shards", summary=summary)
+    return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)
