@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 from pipelines import exact_dedup
 from pipelines.atomic import atomic_path
 from pipelines.build_faults import maybe_fail
+from pipelines.build_status import DRIVER, FINISHED
 from pipelines.config import CorpusConfig
 from pipelines.inputs import InputFile, resolve_inputs
 from pipelines.partition_writer import write_partition
@@ -251,6 +253,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     files = resolve_inputs(cfg.inputs, skipped=skipped)  # errors surface here, before any Ray work
     start = time.perf_counter()
     _start(cfg, out, files, force)
+    (out / STAGE_ROOT / FINISHED).unlink(missing_ok=True)
+    write_json(out / STAGE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
     ensure_ray(address)
     cfg_json = cfg.model_dump_json()
     out_abs = str(out.resolve())
@@ -307,6 +311,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
         }, indent=2) + "\n")
     if not cfg.output.keep_stage:
         _drop_stage_data(out)
+    write_json(out / STAGE_ROOT / FINISHED, {"finished": time.time(), "seconds": round(seconds, 3), "resumed_units": resumed})
+    (out / STAGE_ROOT / DRIVER).unlink(missing_ok=True)
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
                        skipped_files=skipped, near_dedup=near, shards=shards, resumed_units=resumed)
 

@@ -38,13 +38,17 @@ def corpus_build(
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: output.dir, else out/NAME)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
+    force: bool = typer.Option(False, "--force", help="Start over in an output folder that holds another (or a changed) build."),
 ) -> None:
-    """Read, extract, clean, filter and deduplicate documents into OUT/documents/*.parquet."""
+    """Read, extract, clean, filter and deduplicate documents into OUT/documents/*.parquet.
+
+    A stopped build resumes: rerun the same command and finished units are skipped."""
     from pipelines.build import build_corpus
     from pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
     from pipelines.inputs import InputError
     from pipelines.report import print_shards, print_stats
     from pipelines.shards.build_shards import ShardsError
+    from pipelines.stage_units import BuildError
 
     if config is None and not input:
         fail("give a CONFIG file or at least one --input")
@@ -57,8 +61,9 @@ def corpus_build(
             cfg = cfg.model_copy(update={"inputs": [
                 InputSpec(path=p, type=input_type) for p in input
             ]})
-        result = build_corpus(cfg, out_dir=out, address=address)
-    except (ConfigError, InputError, ShardsError) as exc:
+        result = build_corpus(cfg, out_dir=out, address=address, force=force,
+                              log=lambda msg: err_console.print(f"[dim]{escape(msg)}[/]", highlight=False))
+    except (ConfigError, InputError, ShardsError, BuildError) as exc:
         fail(str(exc))
         return
     print_stats(result.stats, console, title=cfg.name)
@@ -73,6 +78,26 @@ def corpus_build(
         shards = f", {result.out_dir}/shards ({len(m['shards'])} shards, scales {', '.join(m['scales'])})"
     console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions){shards} "
                   f"from {result.num_inputs} input files in {result.seconds:.1f}s")
+
+
+@corpus_app.command("status")
+def corpus_status(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+    """Show which stages of a build are done, and how many units are done, started and left."""
+    from rich.table import Table
+
+    from pipelines.build_status import build_status
+
+    try:
+        status = build_status(out)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+        return
+    table = Table(title=f"{out}: {status['state']}", header_style="bold")
+    for col in ("stage", "state", "units", "done", "started", "left"):
+        table.add_column(col, justify="left" if col in ("stage", "state") else "right")
+    for s in status["stages"]:
+        table.add_row(s["stage"], s["state"], *("" if s[k] is None else str(s[k]) for k in ("units", "done", "started", "left")))
+    console.print(table)
 
 
 @corpus_app.command("stats")
