@@ -153,13 +153,13 @@ def crawl(
     """Fetch pages from SEEDS politely (robots.txt, per-host delay and connections) into WARC files;
     rerun the same command to resume a stopped crawl."""
     from pipelines.crawl.config import load_crawl_config
-    from pipelines.crawl.crawl import run_crawl
+    from pipelines.crawl.crawl import CrawlError, run_crawl
     from pipelines.crawl.report import print_totals
 
     try:
         cfg = load_crawl_config(config, list(set_))
         result = run_crawl(cfg, seeds, out, address=address, force=force)
-    except ConfigError as exc:
+    except (ConfigError, CrawlError) as exc:
         fail(str(exc))
         return
     except KeyboardInterrupt:

@@ -31,6 +31,13 @@ from pipelines.crawl.warc_files import finalize_warcs
 from scalelab.config_errors import ConfigError, changed_fields
 
 
+MAX_ACTOR_FAILURES = 3
+
+
+class CrawlError(RuntimeError):
+    """A crawl that cannot go on (an actor failing again and again); the journal keeps its progress."""
+
+
 @dataclass
 class CrawlResult:
     out_dir: Path
@@ -142,6 +149,7 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
 
     actors = [new_actor(i) for i in range(cfg.ray.num_actors)]
     in_flight: dict[Any, tuple[int, list[tuple[str, int, int]]]] = {}
+    failures = [0] * len(actors)
 
     def budget_left() -> int:
         if limits.max_total_bytes is not None and body_bytes >= limits.max_total_bytes:
@@ -166,12 +174,18 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
             i, items = in_flight.pop(ref)
             try:
                 result = ray.get(ref)
-            except ray.exceptions.RayError:
+            except ray.exceptions.RayError as exc:
                 # The actor or its node died: its batch was never committed. A new actor
-                # (new WARC file names) fetches it again.
+                # (new WARC file names) fetches it again; one that keeps failing stops the crawl.
+                failures[i] += 1
+                if failures[i] > MAX_ACTOR_FAILURES:
+                    raise CrawlError(f"fetch actor {i} failed {failures[i]} times in a row, last: {exc}; "
+                                     "the progress so far is kept, rerun to continue") from None
                 frontier.requeue(i, items)
+                ray.kill(actors[i])
                 actors[i] = new_actor(i)
                 continue
+            failures[i] = 0
             entry = _commit(result, frontier, state, scope, cfg, session)
             journal.append(entry)
             state.apply(entry)

@@ -73,3 +73,25 @@ def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
     finally:
         for s in sites:
             s.close()
+
+
+def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample_corpus, tmp_path, monkeypatch):
+    """A process-stage worker SIGKILLs itself with its unit's output half-written (a node dying):
+    Ray retries the unit and the build's bytes are those of an undisturbed build."""
+    import ray
+
+    from pipelines.stage_units import Stage
+
+    marker = tmp_path / "fired"
+    monkeypatch.setenv("SCALELAB_BUILD_FAULT", "process:unit-00002:kill")
+    monkeypatch.setenv("SCALELAB_BUILD_FAULT_MARKER", str(marker))
+    ray.shutdown()  # join again, so the fault hook travels to the workers in the runtime env
+    try:
+        result = build_corpus(sample_config(), tmp_path / "out", address=three_nodes.address, log=lambda m: None)
+    finally:
+        ray.shutdown()
+    assert marker.exists() and "pid" in marker.read_text()
+    assert Stage(tmp_path / "out", "process").is_done("unit-00002")
+    assert result.stats.balanced()
+    for folder in ("documents", "stats", "shards"):
+        assert folder_bytes(tmp_path / "out", folder) == folder_bytes(sample_corpus, folder), folder
