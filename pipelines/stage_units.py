@@ -42,7 +42,8 @@ def write_json(path: Path, value: Any) -> None:
 class Stage:
     def __init__(self, out_dir: str | Path, name: str):
         self.name = name
-        self.dir = Path(out_dir) / STAGE_ROOT / name
+        # Absolute: the paths go to Ray workers, whose working directory is not the driver's.
+        self.dir = Path(out_dir).resolve() / STAGE_ROOT / name
 
     # -- the plan ------------------------------------------------------------------------------
     def plan(self) -> Optional[dict[str, Any]]:

@@ -67,6 +67,8 @@ class Site:
     server: ThreadingHTTPServer
     requests: list[tuple[float, str, str]] = field(default_factory=list)  # (time, path, user agent)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    active: int = 0          # requests being answered now
+    most_active: int = 0     # the most at once: the crawler's connections to this host
 
     @property
     def base(self) -> str:
@@ -104,7 +106,15 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             with site.lock:
                 site.requests.append((time.time(), self.path, self.headers.get("User-Agent", "")))
-            path = self.path
+                site.active += 1
+                site.most_active = max(site.most_active, site.active)
+            try:
+                self._answer(self.path)
+            finally:
+                with site.lock:
+                    site.active -= 1
+
+        def _answer(self, path: str) -> None:
             n = sum(ord(c) for c in path)
             if path == "/robots.txt":
                 self._send(200, ROBOTS, "text/plain")
@@ -125,6 +135,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 for _ in range(40):
                     self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
                 self.wfile.write(b"0\r\n\r\n")
+            elif path.startswith("/pause/"):
+                time.sleep(0.3)
+                self._send(200, page(path, [], n))
             elif path == "/data.bin":
                 self._send(200, bytes(range(256)) * 10, "application/octet-stream")
             elif path == "/error":

@@ -191,3 +191,18 @@ def test_config_errors_name_the_field(tmp_path):
         load_crawl_config(bad)
     assert f"{bad}: scope.deny_patterns: " in str(err.value) and f"{bad}: limits.max_depht: unknown field" in str(err.value)
     assert load_crawl_config(Path(__file__).parents[2] / "configs/crawl/default.yaml").limits.max_page_bytes == 5_000_000
+
+
+@pytest.mark.parametrize("connections", [1, 2])
+def test_connections_per_host_are_limited(connections, tmp_path):
+    site = start_site()
+    try:
+        cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0, "max_connections_per_host": connections,
+                                                         "obey_robots": False}})
+        fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "c")
+        out = fetcher.fetch_batch([(f"{site.base}/pause/{i}", 1, 0) for i in range(6)])
+        fetcher.close()
+        assert [r["status"] for r in out["rows"]] == [200] * 6
+        assert site.most_active == connections   # eight fetch threads, but only this many on one host
+    finally:
+        site.close()
