@@ -283,7 +283,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
 
         near = run_near_dedup(cfg, out, say)
         resumed.update(near.resumed_units)
-        rows.append(near.stat_rows)
+        if near.stat_rows.num_rows:
+            rows.append(near.stat_rows)
     stats = aggregate(pa.concat_tables(rows) if rows else stat_rows([]))
     write_stats(stats, out)
     shards = None
