@@ -12,6 +12,7 @@ would lose (a dead actor's uncommitted batch is fetched again by its replacement
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
@@ -140,8 +141,10 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
     pages = sum(1 for r in state.rows if r["kind"] == "page" and r["error"] != "robots")
     body_bytes = sum(r["bytes"] or 0 for r in state.rows if r["kind"] == "page")
 
+    # Test hooks (SCALELAB_*FAULT*) reach the actors, wherever they run.
+    hooks = {k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}
     actor_cls = ray.remote(HostFetcher).options(num_cpus=cfg.ray.cpus_per_actor, scheduling_strategy="SPREAD",
-                                                max_concurrency=1)
+                                                max_concurrency=1, runtime_env={"env_vars": hooks} if hooks else None)
     cfg_json = cfg.model_dump_json()
 
     def new_actor(i: int) -> Any:

@@ -64,6 +64,7 @@ class HostFetcher:
                                        int(self.cfg.warc.max_file_mb * 2**20),
                                        warcinfo(self.cfg.name, p.user_agent, p.obey_robots))
         self.threads = ThreadPoolExecutor(self.cfg.ray.fetch_threads)
+        self.batches = 0
 
     # -- politeness --------------------------------------------------------------------------
 
@@ -191,6 +192,8 @@ class HostFetcher:
                 rows.append(row)
                 links.extend((u, d, r, row["url"]) for u, d, r in found)
         robots_rows, self.robots_rows = self.robots_rows, []
+        self.batches += 1
+        _maybe_die(self.index, self.batches)  # test hook: the actor dies with the batch's records written, uncommitted
         commit = self.warc.commit_point()
         self.warc.rotate_if_full()
         return {"rows": rows, "robots_rows": robots_rows, "links": links, "warc": commit}
@@ -200,3 +203,22 @@ class HostFetcher:
         self.threads.shutdown(wait=True)
         self.pool.clear()
 
+
+
+# "ACTOR_INDEX:BATCH:MARKER_PATH": that actor dies once, in its BATCH-th batch (from 1)
+FAULT_ENV = "SCALELAB_CRAWL_FAULT_KILL_ACTOR"
+
+
+def _maybe_die(index: int, batch: int) -> None:
+    import os
+    import signal
+
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    who, when, marker = spec.split(":", 2)
+    if (int(who), int(when)) != (index, batch) or os.path.exists(marker):
+        return
+    with open(marker, "w") as fh:
+        fh.write(f"actor {index} pid {os.getpid()}\n")
+    os.kill(os.getpid(), signal.SIGKILL)

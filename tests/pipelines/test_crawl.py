@@ -192,3 +192,27 @@ def test_a_different_config_is_refused_then_force_starts_over(two_site_crawl, si
     assert again.resumed and again.totals["fetched"] == 2 * len(FETCHED)
     fresh = run_crawl(load_crawl_config(None, SETTINGS + ["limits.max_pages=2"]), other_seeds, tmp_path / "o2")
     assert fresh.totals["fetched"] == 2 and fresh.totals["left_in_frontier"] > 0
+
+
+def test_a_dead_actor_is_replaced_and_no_page_is_lost_or_doubled(ray_local, tmp_path, monkeypatch):
+    """The fetch actor SIGKILLs itself after writing a batch's WARC records, before the batch is
+    committed: a new actor fetches the batch again, and the dead actor's file is cut back."""
+    site = start_site()
+    try:
+        marker = tmp_path / "died"
+        monkeypatch.setenv("SCALELAB_CRAWL_FAULT_KILL_ACTOR", f"0:2:{marker}")  # after one committed batch
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(site.base + "/\n")
+        settings = SETTINGS[:-2] + ["ray.num_actors=1", "ray.batch_size=3", "politeness.delay_s=0.05"]
+        result = run_crawl(load_crawl_config(None, settings), seeds, tmp_path / "out")
+        assert marker.exists()
+        responses = Counter(u.removeprefix(site.base) for _, t, u in warc_records(result.warc_files) if t == "response")
+        assert set(responses) == FETCHED and max(responses.values()) == 1
+        # Both incarnations' files remain; the dead one's is cut back to its committed batch.
+        assert len({f.name.rsplit("-", 1)[0] for f in result.warc_files}) == 2
+        requests = Counter(p for p in site.paths() if p != "/robots.txt")
+        assert requests["/"] == 1                  # committed in batch 1: never again
+        assert max(requests.values()) == 2         # batch 2 died uncommitted: fetched again
+        assert result.totals["fetched"] == len(FETCHED)
+    finally:
+        site.close()
