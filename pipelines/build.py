@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from pipelines import exact_dedup
 from pipelines.atomic import atomic_path
-from pipelines.build_faults import maybe_fail
+from pipelines.fault_hooks import maybe_fail
 from pipelines.build_status import DRIVER, FINISHED
 from pipelines.config import CorpusConfig
 from pipelines.inputs import InputFile, resolve_inputs

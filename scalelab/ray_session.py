@@ -31,10 +31,14 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, qu
     import importlib
 
     modules = [importlib.import_module(name) for name in _PACKAGES]
-    # Test hooks (SCALELAB_*FAULT*) travel with the job, so fault tests work on a cluster too.
-    env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
-           **{k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}}
+    env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"), **fault_hook_env()}
     ray.init(address=address, runtime_env={"py_modules": modules, "env_vars": env}, **kwargs)
+
+
+def fault_hook_env() -> dict[str, str]:
+    """The test hooks set in this process (SCALELAB_*FAULT*), to pass on to Ray workers so that
+    fault tests work on a cluster too (see pipelines/fault_hooks.py, training/faults.py)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}
 
 
 def cluster_cpus() -> int:

@@ -12,7 +12,6 @@ would lose (a dead actor's uncommitted batch is fetched again by its replacement
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -123,7 +122,7 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
     """Crawl from the seeds into OUT/warc/*.warc.gz; rerun with the same arguments to resume."""
     import ray
 
-    from scalelab.ray_session import ensure_ray
+    from scalelab.ray_session import ensure_ray, fault_hook_env
 
     out = Path(out_dir)
     started = time.perf_counter()
@@ -141,8 +140,7 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
     pages = sum(1 for r in state.rows if r["kind"] == "page" and r["error"] != "robots")
     body_bytes = sum(r["bytes"] or 0 for r in state.rows if r["kind"] == "page")
 
-    # Test hooks (SCALELAB_*FAULT*) reach the actors, wherever they run.
-    hooks = {k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}
+    hooks = fault_hook_env()  # test hooks reach the actors, wherever they run
     actor_cls = ray.remote(HostFetcher).options(num_cpus=cfg.ray.cpus_per_actor, scheduling_strategy="SPREAD",
                                                 max_concurrency=1, runtime_env={"env_vars": hooks} if hooks else None)
     cfg_json = cfg.model_dump_json()

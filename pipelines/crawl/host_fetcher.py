@@ -22,6 +22,7 @@ from pipelines.crawl.links import decode_html, extract_links
 from pipelines.crawl.robots import ALLOW_ALL, DISALLOW_ALL, ROBOTS_CACHE_S, RobotsRules, parse_robots
 from pipelines.crawl.urls import BadUrl, host_key, normalize_url, request_target
 from pipelines.crawl.warc_files import RotatingWarcWriter, warcinfo
+from pipelines.fault_hooks import maybe_fail
 
 ROBOTS_REDIRECTS = 5  # RFC 9309: follow at least five redirects for robots.txt
 
@@ -193,7 +194,8 @@ class HostFetcher:
                 links.extend((u, d, r, row["url"]) for u, d, r in found)
         robots_rows, self.robots_rows = self.robots_rows, []
         self.batches += 1
-        _maybe_die(self.index, self.batches)  # test hook: the actor dies with the batch's records written, uncommitted
+        # Test hook: the actor dies with the batch's records written but not committed.
+        maybe_fail("crawl", f"actor-{self.index:03d}-batch-{self.batches}")
         commit = self.warc.commit_point()
         self.warc.rotate_if_full()
         return {"rows": rows, "robots_rows": robots_rows, "links": links, "warc": commit}
@@ -202,23 +204,3 @@ class HostFetcher:
         self.warc.close()
         self.threads.shutdown(wait=True)
         self.pool.clear()
-
-
-
-# "ACTOR_INDEX:BATCH:MARKER_PATH": that actor dies once, in its BATCH-th batch (from 1)
-FAULT_ENV = "SCALELAB_CRAWL_FAULT_KILL_ACTOR"
-
-
-def _maybe_die(index: int, batch: int) -> None:
-    import os
-    import signal
-
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    who, when, marker = spec.split(":", 2)
-    if (int(who), int(when)) != (index, batch) or os.path.exists(marker):
-        return
-    with open(marker, "w") as fh:
-        fh.write(f"actor {index} pid {os.getpid()}\n")
-    os.kill(os.getpid(), signal.SIGKILL)

@@ -227,7 +227,7 @@ def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
 def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) -> int:
     """One staged file without its near-duplicates, written to documents/; its accounting and done
     record saved (a unit of the `near_rewrite` stage)."""
-    from pipelines.build_faults import maybe_fail
+    from pipelines.fault_hooks import maybe_fail
     from pipelines.stage_units import Stage
 
     stage = Stage(out_dir, "near_rewrite")

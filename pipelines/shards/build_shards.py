@@ -154,7 +154,7 @@ def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed:
     """One documents file tokenized (a unit of the `tokenize` stage)."""
     import pyarrow.parquet as pq
 
-    from pipelines.build_faults import maybe_fail
+    from pipelines.fault_hooks import maybe_fail
     from pipelines.stage_units import Stage
 
     stage = Stage(out_dir, "tokenize")

@@ -83,8 +83,8 @@ def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample
     from pipelines.stage_units import Stage
 
     marker = tmp_path / "fired"
-    monkeypatch.setenv("SCALELAB_BUILD_FAULT", "process:unit-00002:kill")
-    monkeypatch.setenv("SCALELAB_BUILD_FAULT_MARKER", str(marker))
+    monkeypatch.setenv("SCALELAB_PIPELINE_FAULT", "process:unit-00002:kill")
+    monkeypatch.setenv("SCALELAB_PIPELINE_FAULT_MARKER", str(marker))
     ray.shutdown()  # join again, so the fault hook travels to the workers in the runtime env
     try:
         result = build_corpus(sample_config(), tmp_path / "out", address=three_nodes.address, log=lambda m: None)

@@ -118,7 +118,7 @@ def test_a_failed_write_keeps_finished_units_and_a_rerun_completes(ray_with_env,
     build_corpus(texts_config(texts), reference, log=lambda m: None)
 
     out = tmp_path / "out"
-    ray_with_env({"SCALELAB_BUILD_FAULT": "exact_dedup:part-00001:enospc"})
+    ray_with_env({"SCALELAB_PIPELINE_FAULT": "exact_dedup:part-00001:enospc"})
     with pytest.raises(BuildError, match=r"exact_dedup unit part-00001 failed: OSError: .*No space left on device"):
         build_corpus(texts_config(texts), out, log=lambda m: None)
     assert Stage(out, "process").complete() and not Stage(out, "exact_dedup").complete()
@@ -134,7 +134,7 @@ def test_a_failed_write_keeps_finished_units_and_a_rerun_completes(ray_with_env,
 
 def test_a_killed_tokenize_worker_is_retried(ray_with_env, texts, tmp_path):
     marker = tmp_path / "fired"
-    ray_with_env({"SCALELAB_BUILD_FAULT": "tokenize:part-00000:kill", "SCALELAB_BUILD_FAULT_MARKER": str(marker)})
+    ray_with_env({"SCALELAB_PIPELINE_FAULT": "tokenize:part-00000:kill", "SCALELAB_PIPELINE_FAULT_MARKER": str(marker)})
     result = build_corpus(texts_config(texts), tmp_path / "out", log=lambda m: None)
     assert marker.exists() and result.stats.balanced() and result.shards is not None
     assert Stage(tmp_path / "out", "tokenize").complete()

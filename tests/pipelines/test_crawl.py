@@ -200,7 +200,8 @@ def test_a_dead_actor_is_replaced_and_no_page_is_lost_or_doubled(ray_local, tmp_
     site = start_site()
     try:
         marker = tmp_path / "died"
-        monkeypatch.setenv("SCALELAB_CRAWL_FAULT_KILL_ACTOR", f"0:2:{marker}")  # after one committed batch
+        monkeypatch.setenv("SCALELAB_PIPELINE_FAULT", "crawl:actor-000-batch-2:kill")  # after one committed batch
+        monkeypatch.setenv("SCALELAB_PIPELINE_FAULT_MARKER", str(marker))
         seeds = tmp_path / "seeds.txt"
         seeds.write_text(site.base + "/\n")
         settings = SETTINGS[:-2] + ["ray.num_actors=1", "ray.batch_size=3", "politeness.delay_s=0.05"]
