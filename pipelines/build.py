@@ -156,8 +156,7 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) ->
     marker = out / STAGE_ROOT / BUILD_CONFIG
     if marker.is_file() and not force:
         old = json.loads(marker.read_text())
-        differ = [f for f in changed_fields(old["config"], _fingerprint(cfg)["config"])
-                  if not any(f == c or f.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+        differ = changed_fields(old["config"], _fingerprint(cfg)["config"], RESUMABLE_CHANGES)
         if differ:
             raise ConfigError(f"{out}: holds a build with other settings ({', '.join(differ)}); rerun with "
                               "the same config to resume it, or pass --force to start over")

@@ -112,12 +112,16 @@ def load_model(model: type[M], path: str | Path | None, overrides: list[str] | N
     return validate(model, data, f"{source} with --set " + " ".join(overrides))
 
 
-def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+def changed_fields(old: Any, new: Any, allowed: tuple[str, ...] = ()) -> list[str]:
     """Dotted names of the settings that differ between two dumped configs (for "resume with a
-    different config" errors)."""
+    different config" errors), leaving out `allowed` names and the fields under them."""
+    return [f for f in _differing(old, new, "") if not any(f == a or f.startswith(a + ".") for a in allowed)]
+
+
+def _differing(old: Any, new: Any, prefix: str) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
-            out += changed_fields(old.get(key), new.get(key), f"{prefix}{key}.")
+            out += _differing(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return [] if old == new else [prefix.rstrip(".")]

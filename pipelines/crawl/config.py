@@ -105,7 +105,7 @@ class CrawlConfig(Section):
 
 # Settings a resumed crawl may change (more pages, a longer run, more actors); any other
 # change would mix two different crawls in one output folder.
-RESUMABLE_CHANGES = ("limits.max_pages", "limits.max_total_bytes", "ray.", "warc.max_file_mb")
+RESUMABLE_CHANGES = ("limits.max_pages", "limits.max_total_bytes", "ray", "warc.max_file_mb")
 
 
 def load_crawl_config(path: str | Path | None, overrides: list[str] | None = None) -> CrawlConfig:

@@ -105,8 +105,7 @@ def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool) -> 
         journal.append({"type": "seeds", "urls": [[u, 0, 0] for u in seeds], "rows": bad})
         return journal, journal.replay(), False
     state = journal.replay()
-    differ = [f for f in changed_fields(state.config, cfg.model_dump(mode="json"))
-              if not any(f == c or (c.endswith(".") and f.startswith(c)) for c in RESUMABLE_CHANGES)]
+    differ = changed_fields(state.config, cfg.model_dump(mode="json"), RESUMABLE_CHANGES)
     if state.seeds != seeds:
         differ.insert(0, f"seeds ({seeds_file})")
     if differ:
