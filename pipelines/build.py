@@ -148,9 +148,8 @@ def _input_changes(planned: list[dict[str, Any]], files: list[InputFile]) -> lis
     return changes
 
 
-def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) -> bool:
-    """Refuse a different config or changed inputs in an existing build; clear for a fresh one.
-    Returns whether this run resumes an earlier one."""
+def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) -> None:
+    """Refuse a different config or changed inputs in an existing build; clear for a fresh one."""
     from scalelab.config_errors import ConfigError, changed_fields
 
     marker = out / STAGE_ROOT / BUILD_CONFIG
@@ -166,7 +165,7 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) ->
             if changes:
                 raise BuildError(f"{out}: inputs changed since this build started: {', '.join(changes[:10])}"
                                  f"{' ...' if len(changes) > 10 else ''}; pass --force to start over with the inputs as they are now")
-        return True
+        return
     # A fresh build: only the folders a build writes are cleared, so stale partitions of an
     # earlier build never mix into this one.
     for folder in OUTPUT_FOLDERS:
@@ -176,7 +175,6 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) ->
         write_json(marker, _fingerprint(cfg))
     except OSError as exc:
         raise BuildError(f"{out}: cannot write the build's output there: {exc}") from None
-    return False
 
 
 # ---------------------------------------------------------------------------------- process
@@ -218,8 +216,7 @@ def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: 
     with atomic_path(stage.output(name)) as tmp:
         pq.write_table(table, tmp, row_group_size=PROCESS_ROW_GROUP, compression="zstd", write_statistics=True)
         maybe_fail("process", name)
-    stage.finish(name, documents=table.num_rows, files=[{"key": f["key"], "size": f["size"], "mtime": f["mtime"]}
-                                                        for f in unit["files"]])
+    stage.finish(name, documents=table.num_rows)
     return table.num_rows
 
 

@@ -72,13 +72,14 @@ class Journal:
         state = CrawlState()
         if not self.path.is_file():
             return state
+        good = 0  # bytes of whole lines
         with open(self.path, "rb") as fh:
             for line in fh:
                 if not line.endswith(b"\n"):
                     break  # torn write: never committed
                 state.apply(json.loads(line))
+                good += len(line)
         # Drop a torn tail, so the next appends start on a line of their own.
-        good = sum(len(x) for x in open(self.path, "rb") if x.endswith(b"\n"))
         if good != self.path.stat().st_size:
             os.truncate(self.path, good)
         return state

@@ -233,19 +233,20 @@ def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) 
     stage = Stage(out_dir, "near_rewrite")
     stage.mark_started(unit["name"])
     maybe_fail("near_rewrite", unit["name"])
-    rows = rewrite_file(unit["path"], unit["file_index"], out_dir, cfg_json,
+    # Only this file's duplicates are read (a filter on the sorted `file` column).
+    rows = rewrite_file(unit["path"], out_dir, cfg_json,
                         pq.read_table(duplicates_path, filters=[("file", "=", unit["file_index"])]))
     stage.finish(unit["name"], rows)
     return rows.num_rows
 
 
-def rewrite_file(path: str, file_index: int, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.Table:
+def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.Table:
+    """The staged file at `path` without `drops` (its near-duplicates): documents, rejected, accounting."""
     from pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
     from pipelines.stats import stat_rows
 
     cfg = CorpusConfig.model_validate_json(cfg_json)
     staged = pq.read_table(path)
-    drops = drops.filter(pc.equal(drops["file"], file_index))
     is_dup = pc.is_in(staged["id"], value_set=drops["id"])
     kept, dups = staged.filter(pc.invert(is_dup)), staged.filter(is_dup)
     partition = int(Path(path).stem.split("-")[1])
