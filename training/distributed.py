@@ -7,6 +7,7 @@ becomes a world of one. DeepSpeed's communication layer wraps whichever group ex
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from dataclasses import dataclass
@@ -29,10 +30,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def skip_shared_memory_all_reduce() -> None:
+    """Keep DeepSpeed from building its CPU shared-memory all-reduce op.
+
+    DeepSpeed JIT-compiles that C++ op at every init on the CPU (minutes on a 2-core machine, once per
+    venv path) under a lock file that a worker killed mid-compile leaves held, so every later init
+    waits forever. The op only serves `inference_all_reduce`, which training never calls: gradients
+    go through torch.distributed either way.
+    """
+    # importlib, not `import deepspeed.comm.torch as`: the package's `torch` attribute is PyTorch itself.
+    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None
+
+
 def init_distributed(device: Optional[torch.device] = None) -> Dist:
     import deepspeed
     import torch.distributed as dist
 
+    skip_shared_memory_all_reduce()
     on_gpu = torch.cuda.is_available() if device is None else device.type == "cuda"
     if not dist.is_initialized() and "RANK" not in os.environ:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
