@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
+# `make demo OUT=dir` puts every output of the demo under dir.
+OUT ?= out
+
 .PHONY: demo test install clean bench
 
 $(VENV)/.installed: pyproject.toml
@@ -13,11 +16,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The whole chain on the embedded default: corpus -> sweep (Ray Train + DeepSpeed, CPU) -> fits and plots.
+# The whole chain on the embedded default: a real English corpus -> a data-scaling sweep under early
+# stopping (Ray Train + DeepSpeed, CPU) -> validated fits, the answer in words, and plots.
 demo: $(VENV)/.installed
-	$(VENV)/bin/scalelab corpus build configs/corpus/sample.yaml --out out/sample
-	$(VENV)/bin/scalelab sweep configs/sweep/sample.yaml
-	$(VENV)/bin/scalelab report out/sweeps/sample
+	$(VENV)/bin/scalelab corpus build configs/corpus/english.yaml --out $(OUT)/english
+	$(VENV)/bin/scalelab sweep configs/sweep/demo.yaml --set corpus=$(OUT)/english --set output=$(OUT)/sweeps/demo
+	$(VENV)/bin/scalelab report $(OUT)/sweeps/demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -60,6 +60,8 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 def _length(sweep: SweepConfig, params: int) -> dict[str, Any]:
     p = sweep.tokens
+    if p.policy == "early_stop":
+        return {"epochs": p.value, "early_stop": p.early_stop.model_dump()}
     if p.policy == "epochs":
         return {"epochs": p.value}
     if p.policy == "fixed":
@@ -106,6 +108,9 @@ def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec
                     probe = validate(TrainConfig, {**data, "train": {"steps": 1}}, where)
                     params = count_params(probe.model.build(corpus.vocab_size, probe.data.seq_len))
                     data["train"] = _length(sweep, params["total"])
+                    if sweep.learning_rate is not None:
+                        lr = sweep.learning_rate.lr_for(probe.model.resolved("d_model"))
+                        data["optimizer"] = {**data.get("optimizer", {}), "lr": lr}
                     cfg = validate(TrainConfig, data, where).resolve_paths()
                 except ConfigError as exc:
                     raise SweepError(str(exc)) from None

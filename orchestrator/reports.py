@@ -41,10 +41,16 @@ RUNS_SCHEMA = pa.schema([
     ("tokens_seen", pa.int64()),
     ("epochs", pa.float64()),
     ("steps", pa.int64()),
-    ("final_val_loss", pa.float64()),
+    ("final_val_loss", pa.float64()),   # nats per token
     ("best_val_loss", pa.float64()),
+    ("final_val_bpb", pa.float64()),    # bits per UTF-8 byte of the validation text
+    ("best_val_bpb", pa.float64()),     # what the fits use (the early-stopped run's best)
     ("final_train_loss", pa.float64()),
     ("val_tokens", pa.int64()),
+    ("val_bytes", pa.float64()),
+    ("converged", pa.bool_()),          # false: validation loss still improved > 1% over the last 10% of steps
+    ("last_window_improvement", pa.float64()),
+    ("stopped_by", pa.string()),        # early_stop, cap (early stop never fired) or length (fixed length)
     ("flops", pa.float64()),
     ("wall_time_s", pa.float64()),
     ("tokens_per_s", pa.float64()),
@@ -82,8 +88,17 @@ def write_runs(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _curve_table(path: Path) -> pa.Table:
+    """A run's curves in today's schema; columns an older run didn't write are null."""
+    table = pq.read_table(path)
+    for f in CURVE_SCHEMA:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(CURVE_SCHEMA.names).cast(CURVE_SCHEMA)
+
+
 def write_curves(out_dir: Path, run_dirs: list[Path]) -> Path:
-    tables = [pq.read_table(d / CURVES_FILE).cast(CURVE_SCHEMA) for d in run_dirs if (d / CURVES_FILE).is_file()]
+    tables = [_curve_table(d / CURVES_FILE) for d in run_dirs if (d / CURVES_FILE).is_file()]
     table = pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()
     path = Path(out_dir) / CURVES_FILE
     with atomic_path(path) as tmp:

@@ -179,7 +179,13 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
 
 def run_line(s: RunState) -> str:
     if s.summary:
-        outcome = f"val loss {s.summary['final_val_loss']:.4f}, {s.summary['tokens_seen']:,} tokens"
+        m = s.summary
+        bpb = f" ({m['best_val_bpb']:.4f} bpb)" if m.get("best_val_bpb") is not None else ""
+        how = {"early_stop": "stopped at a plateau", "cap": "hit its cap", "length": "fixed length"}.get(
+            m.get("stopped_by", "length"), "")
+        conv = {True: "converged", False: "NOT converged", None: "convergence unknown"}[m.get("converged")]
+        outcome = (f"best val loss {m['best_val_loss']:.4f}{bpb}, {m['steps']:,} steps, {m['epochs']:.1f} epochs "
+                   f"({how}, {conv})")
     else:
         outcome = (s.error or "").splitlines()[0][:300] if s.error else ""
     return f"  {s.spec.run_id}: {s.status}{' (already complete)' if s.skipped else ''}, {s.attempts} attempts, {outcome}"

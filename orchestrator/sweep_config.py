@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from pipelines.config import Section
 from scalelab.config_errors import load_model
+from training.config import EarlyStopSpec
 from training.model_sizes import PRESETS
 
 
@@ -29,13 +30,33 @@ class ModelEntry(Section):
 class TokensPolicy(Section):
     """How many tokens each run trains on.
 
+    early_stop: repeat the run's scale until validation loss stops improving, at most `value`
+    epochs (the data-limited regime a data-scaling law measures; training/early_stop.py);
     epochs: `value` passes over the run's scale (1 = each unique token once);
     per_param: `value` × N tokens, N = all parameters (Chinchilla's ~20 is compute-optimal);
     fixed: `value` tokens for every run.
     """
 
-    policy: Literal["epochs", "per_param", "fixed"] = "epochs"
-    value: float = Field(1.0, gt=0)
+    policy: Literal["early_stop", "epochs", "per_param", "fixed"] = "early_stop"
+    value: float = Field(64.0, gt=0)
+    early_stop: EarlyStopSpec = EarlyStopSpec()
+
+
+class LearningRateRule(Section):
+    """The peak learning rate of each model size, from one tuned size.
+
+    inverse_width: lr = base_lr × base_width / d_model, the Adam rule of μP for hidden matrices
+    (Yang et al. 2022, Tensor Programs V, table 3), applied here to every parameter: a simple,
+    published rule that keeps wider models from diverging and narrower ones from crawling.
+    constant: base_lr for every size.
+    """
+
+    rule: Literal["inverse_width", "constant"] = "inverse_width"
+    base_lr: float = Field(..., gt=0)
+    base_width: int = Field(64, ge=1)
+
+    def lr_for(self, d_model: int) -> float:
+        return self.base_lr * self.base_width / d_model if self.rule == "inverse_width" else self.base_lr
 
 
 class Resources(Section):
@@ -53,6 +74,8 @@ class SweepConfig(Section):
     models: list[Union[str, ModelEntry]] = Field(..., min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     tokens: TokensPolicy = TokensPolicy()
+    learning_rate: Optional[LearningRateRule] = Field(None, description="Peak lr per model size; "
+                                                      "default: the run config's optimizer.lr for all.")
     base: Optional[str] = Field(None, description="A run config YAML every run starts from (configs/train/).")
     train: dict[str, Any] = Field(default_factory=dict, description="Run config fields set on top of `base`.")
     deepspeed: Optional[str] = Field(None, description="DeepSpeed JSON; default: the base's, else zero2.")

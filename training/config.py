@@ -96,17 +96,36 @@ class OptimizerSpec(Section):
 
 class ScheduleSpec(Section):
     warmup_steps: Optional[int] = Field(None, ge=0)
-    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="Used when warmup_steps is not set.")
+    warmup_tokens: Optional[TokenCount] = Field(None, description="Warmup as tokens (Porian et al. 2024: "
+                                                "about N); used when warmup_steps is not set.")
+    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="Used when neither warmup_steps nor "
+                                   "warmup_tokens is set.")
     decay: Literal["cosine", "linear", "constant"] = "cosine"
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
 
 
+class EarlyStopSpec(Section):
+    """Train until validation loss stops improving (training/early_stop.py says how)."""
+
+    min_improvement: float = Field(0.005, ge=0, lt=1, description="Relative improvement over a window "
+                                   "that counts as still improving.")
+    window_fraction: float = Field(0.1, gt=0, le=0.5, description="The window, as a fraction of the steps so far.")
+    min_evals: int = Field(4, ge=1, description="The window spans at least this many evaluations.")
+    cooldown_fraction: float = Field(0.2, ge=0, le=1, description="Cooldown length, as a fraction of the "
+                                     "steps before it.")
+
+
 class LengthSpec(Section):
-    """How long to train: exactly one of steps, tokens or epochs (over the scale)."""
+    """How long to train: exactly one of steps, tokens or epochs (over the scale).
+
+    With `early_stop`, that length is the cap: the run stops earlier once validation loss plateaus,
+    and the learning rate follows warmup-stable-decay instead of `schedule.decay`.
+    """
 
     steps: Optional[int] = Field(None, ge=1)
     tokens: Optional[TokenCount] = None
     epochs: Optional[float] = Field(None, gt=0)
+    early_stop: Optional[EarlyStopSpec] = None
 
     @model_validator(mode="after")
     def _one(self) -> "LengthSpec":
@@ -119,7 +138,9 @@ class LengthSpec(Section):
 
 
 class EvalSpec(Section):
-    every_steps: int = Field(50, ge=1)
+    every_steps: int = Field(50, ge=1, description="Steps between evaluations (at most, with every_epochs).")
+    every_epochs: Optional[float] = Field(None, gt=0, description="Evaluate every this many passes over the "
+                                          "scale, but at least every `every_steps` steps.")
     tokens: Optional[TokenCount] = Field(65536, description="Validation tokens scored (a fixed prefix); null: all.")
     micro_batch_size: Optional[int] = Field(None, ge=1)
 

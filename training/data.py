@@ -19,6 +19,7 @@ import torch
 
 from pipelines.shards.format import ShardReader
 from pipelines.shards.manifest import SHARDS_FOLDER, read_manifest
+from training.bits_per_byte import ByteCounter, byte_counter
 
 
 class DataError(ValueError):
@@ -149,7 +150,11 @@ class TrainBatches:
 
 
 class ValidationWindows:
-    """A fixed prefix of the validation file, the same for every run of a corpus and seq_len."""
+    """A fixed prefix of the validation file, the same for every run of a corpus and seq_len.
+
+    `bytes` is the UTF-8 size of the text its targets stand for, the denominator of bits per byte
+    (None for corpora whose manifest doesn't record the validation text's bytes).
+    """
 
     def __init__(self, corpus: Corpus, seq_len: int, max_tokens: int | None, rank: int, world_size: int):
         entry = corpus.manifest["validation"]
@@ -161,6 +166,9 @@ class ValidationWindows:
         self.num_windows, self.tokens = count, count * seq_len
         self.reader, self.seq_len, self.world = reader, seq_len, world_size
         self.mine = list(range(rank, count, world_size))  # each rank scores every world-th window
+        self.counter: ByteCounter = byte_counter(corpus.folder / "tokenizer.json", corpus.vocab_size,
+                                                 reader.window(0, reader.num_tokens), entry.get("bytes"))
+        self.bytes = self.counter.count(reader.window(1, count * seq_len))  # every window's targets
 
     def batches(self, batch_size: int):
         """(inputs, targets, real): every rank yields the same number of batches (ZeRO-3 gathers

@@ -22,7 +22,8 @@ CURVE_SCHEMA = pa.schema([
     ("tokens_seen", pa.int64()),
     ("epochs", pa.float64()),
     ("train_loss", pa.float64()),
-    ("val_loss", pa.float64()),      # null except at evaluation steps
+    ("val_loss", pa.float64()),      # nats per token; null except at evaluation steps
+    ("val_bpb", pa.float64()),       # bits per UTF-8 byte, at the same steps
     ("lr", pa.float64()),
     ("grad_norm", pa.float64()),     # before clipping
     ("tokens_per_s", pa.float64()),  # all ranks together
@@ -44,15 +45,15 @@ class CurveLog:
         """Keep the rows of steps up to `step` from an earlier attempt."""
         if self.path.is_file():
             table = pq.read_table(self.path)
-            self.rows = [r for r in table.to_pylist() if r["step"] <= step]
+            self.rows = [{"val_bpb": None, **r} for r in table.to_pylist() if r["step"] <= step]
 
     def append(self, **row: Any) -> None:
-        self.rows.append({"run_id": self.run_id, "val_loss": None, "mfu": None, **row})
+        self.rows.append({"run_id": self.run_id, "val_loss": None, "val_bpb": None, "mfu": None, **row})
 
-    def set_val_loss(self, step: int, loss: float) -> None:
+    def set_validation(self, step: int, loss: float, bpb: Optional[float]) -> None:
         for row in reversed(self.rows):
             if row["step"] == step:
-                row["val_loss"] = loss
+                row["val_loss"], row["val_bpb"] = loss, bpb
                 return
 
     def write(self) -> None:

@@ -8,15 +8,17 @@ from typing import Callable
 from training.config import ScheduleSpec
 
 
-def warmup_steps(spec: ScheduleSpec, total_steps: int) -> int:
+def warmup_steps(spec: ScheduleSpec, total_steps: int, tokens_per_step: int = 1) -> int:
     if spec.warmup_steps is not None:
         return min(spec.warmup_steps, total_steps)
+    if spec.warmup_tokens is not None:
+        return min(math.ceil(spec.warmup_tokens / tokens_per_step), total_steps)
     return int(round(spec.warmup_fraction * total_steps))
 
 
-def lr_multiplier(spec: ScheduleSpec, total_steps: int) -> Callable[[int], float]:
+def lr_multiplier(spec: ScheduleSpec, total_steps: int, tokens_per_step: int = 1) -> Callable[[int], float]:
     """f(i): the factor on the peak lr for optimizer step i + 1 (i = 0 for the first step)."""
-    warmup = warmup_steps(spec, total_steps)
+    warmup = warmup_steps(spec, total_steps, tokens_per_step)
     floor = spec.min_lr_ratio
 
     def factor(i: int) -> float:

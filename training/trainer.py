@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -19,16 +20,19 @@ import torch
 import torch.nn.functional as F
 
 from training import checkpoint
+from training.bits_per_byte import bits_per_byte
 from training.config import TrainConfig
+from training.convergence import converged, last_window_improvement
 from training.data import Corpus, ScaleTokens, TrainBatches, ValidationWindows
 from training.deepspeed_config import resolve_deepspeed_config, zero_stage
 from training.distributed import all_reduce_mean, all_reduce_sum, init_distributed
+from training.early_stop import EarlyStopper
 from training.faults import maybe_fail
 from training.flops import flops_per_token, mfu, peak_flops
 from training.metrics import CurveLog, write_progress, write_summary
 from training.model import GPT, lm_loss
 from training.model_sizes import count_params
-from training.schedule import lr_multiplier
+from training.schedule import lr_multiplier, warmup_steps
 
 
 class TrainError(ValueError):
@@ -53,19 +57,31 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def evaluate(engine, windows: ValidationWindows, batch_size: int, device: torch.device) -> float:
-    """Mean next-token loss over the fixed validation windows, all ranks together."""
+@dataclass(frozen=True)
+class Validation:
+    loss: float            # nats per token
+    bpb: Optional[float]   # bits per UTF-8 byte of the text the targets stand for
+
+
+def evaluate(engine, windows: ValidationWindows, batch_size: int, device: torch.device) -> Validation:
+    """Loss over the fixed validation windows, all ranks together, per token and per byte."""
     engine.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # sum of window losses, windows
+    total_nats = torch.zeros((), dtype=torch.float64, device=device)
     with torch.no_grad():
         for x, y, real in windows.batches(batch_size):
             logits = engine(x.to(device))
-            per_window = F.cross_entropy(logits.float().transpose(1, 2), y.to(device), reduction="none").mean(1)
-            total[0] += per_window[:real].double().sum()
-            total[1] += real
+            nats = F.cross_entropy(logits.float().transpose(1, 2), y.to(device), reduction="none")
+            total_nats += nats[:real].double().sum()
     engine.train()
-    total = all_reduce_sum(total)
-    return float(total[0] / total[1])
+    total_nats = float(all_reduce_sum(total_nats))
+    return Validation(loss=total_nats / windows.tokens, bpb=bits_per_byte(total_nats, windows.bytes))
+
+
+def eval_interval(cfg: TrainConfig, steps_per_epoch: float) -> int:
+    """Steps between evaluations: every_steps, or every `every_epochs` passes when that is sooner."""
+    if cfg.eval.every_epochs is None:
+        return cfg.eval.every_steps
+    return max(1, min(cfg.eval.every_steps, round(cfg.eval.every_epochs * steps_per_epoch)))
 
 
 def grad_norm_fp32(model: torch.nn.Module) -> float:
@@ -94,26 +110,36 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
     loader = TrainBatches(ScaleTokens(corpus, cfg.data.scale), seq_len, cfg.batch.micro_batch_size,
                           cfg.batch.grad_accum, rank, world, cfg.seed)
     val_windows = ValidationWindows(corpus, seq_len, cfg.eval.tokens, rank, world)
-    steps = total_steps(cfg, loader.num_windows, loader.windows_per_step)
+    steps = total_steps(cfg, loader.num_windows, loader.windows_per_step)  # the cap, with early stopping
+    tokens_per_step = loader.windows_per_step * seq_len
+    eval_every = eval_interval(cfg, loader.num_windows / loader.windows_per_step)
+    stopper = None
+    if cfg.train.early_stop is not None:
+        stopper = EarlyStopper(cfg.train.early_stop, warmup_steps(cfg.schedule, steps, tokens_per_step), eval_every,
+                               cfg.schedule.min_lr_ratio)
+    schedule = stopper.lr_factor if stopper else lr_multiplier(cfg.schedule, steps, tokens_per_step)
 
     on_gpu = device.type == "cuda"
     ds_config = resolve_deepspeed_config(cfg, world, on_gpu, on_gpu and torch.cuda.is_bf16_supported())
     stage = zero_stage(ds_config)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = GPT(model_cfg)
-    schedule = lr_multiplier(cfg.schedule, steps)
     engine, optimizer, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optimizer.weight_decay), config=ds_config,
         lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
     manual_grad_norm = stage == 0 and not (engine.bfloat16_enabled() or engine.fp16_enabled())
 
-    step, best_val, wall_before = 0, None, 0.0
+    step, best, wall_before = 0, None, 0.0
     curves = CurveLog(run_dir, cfg.name)
     if resume:
         state = checkpoint.load_latest(engine, run_dir, rank)
         if state is not None:
-            step, best_val, wall_before = state["step"], state["best_val_loss"], state["wall_s"]
+            step, wall_before = state["step"], state["wall_s"]
+            if state.get("best_val_loss") is not None:
+                best = Validation(state["best_val_loss"], state.get("best_val_bpb"))
             loader.load_state_dict(state["loader"])
+            if stopper and state.get("early_stop"):
+                stopper.load_state_dict(state["early_stop"])
             if rank == 0:
                 print(f"[scalelab] resumed {cfg.name} at step {step} ({loader.consumed} windows)", flush=True)
     if rank == 0:
@@ -123,16 +149,19 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
     params = count_params(model_cfg)
     flops_tok = flops_per_token(model_cfg, seq_len)
     peak = peak_flops(torch.cuda.get_device_name(device)) if on_gpu else None
-    tokens_per_step = loader.windows_per_step * seq_len
     eval_batch = cfg.eval.micro_batch_size or cfg.batch.micro_batch_size
     t_start, train_time, timed_tokens = time.perf_counter(), 0.0, 0
-    val_loss = None
+    val = None
 
     def client_state() -> dict[str, Any]:
-        return {"step": step, "loader": loader.state_dict(), "best_val_loss": best_val,
-                "wall_s": wall_before + time.perf_counter() - t_start}
+        return {"step": step, "loader": loader.state_dict(), "wall_s": wall_before + time.perf_counter() - t_start,
+                "best_val_loss": best.loss if best else None, "best_val_bpb": best.bpb if best else None,
+                "early_stop": stopper.state_dict() if stopper else None}
 
-    while step < steps:
+    def finished() -> bool:
+        return step >= steps or (stopper is not None and stopper.stopped)
+
+    while not finished():
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]  # the rate this step uses; the scheduler moves it at the step
         loss_sum = torch.zeros((), device=device)
@@ -157,22 +186,17 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
             curves.append(step=step, tokens_seen=loader.consumed * seq_len, epochs=loader.epochs,
                           train_loss=train_loss, lr=lr, grad_norm=grad_norm, tokens_per_s=tps,
                           mfu=mfu(flops_tok, tps, world, peak))
-        val_loss = None
-        if step % cfg.eval.every_steps == 0 or step == steps:
-            val_loss = evaluate(engine, val_windows, eval_batch, device)
-            best_val = val_loss if best_val is None else min(best_val, val_loss)
+        val = None
+        if step % eval_every == 0 or step == steps:
+            val = evaluate(engine, val_windows, eval_batch, device)
+            best = val if best is None or val.loss < best.loss else best
+            if stopper:
+                stopper.observe(step, val.loss)
             if rank == 0:
-                curves.set_val_loss(step, val_loss)
-        if rank == 0 and (step % cfg.log_every_steps == 0 or step == steps or val_loss is not None):
-            write_progress(run_dir, {"step": step, "steps": steps, "train_loss": train_loss,
-                                     "val_loss": curves.val_losses()[-1] if curves.val_losses() else None,
-                                     "tokens_seen": loader.consumed * seq_len, "epochs": loader.epochs,
-                                     "tokens_per_s": tps})
-            val = f" | val {val_loss:.4f}" if val_loss is not None else ""
-            gn = f"{grad_norm:.3f}" if grad_norm is not None else "-"
-            print(f"[scalelab] {cfg.name} step {step}/{steps} | loss {train_loss:.4f}{val} | lr {lr:.2e} | "
-                  f"grad norm {gn} | {tps:,.0f} tok/s | epoch {loader.epochs:.2f}", flush=True)
-        if step % cfg.checkpoint.every_steps == 0 or step == steps:
+                curves.set_validation(step, val.loss, val.bpb)
+        if rank == 0 and (step % cfg.log_every_steps == 0 or finished() or val is not None):
+            _log_step(cfg, run_dir, curves, step, steps, train_loss, lr, grad_norm, tps, loader, val, stopper)
+        if step % cfg.checkpoint.every_steps == 0 or finished():
             if rank == 0:
                 curves.write()
             checkpoint.save(engine, run_dir, step, client_state(), rank, cfg.checkpoint.keep)
@@ -180,21 +204,55 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
 
     if rank == 0:
         curves.write()
-    if val_loss is None:  # resumed after the final step: the run was already complete
-        val_loss = evaluate(engine, val_windows, eval_batch, device)
+    if val is None:  # resumed after the final step: the run was already complete
+        val = evaluate(engine, val_windows, eval_batch, device)
     exported = None
     if cfg.checkpoint.export:
         exported = checkpoint.export_fp32(engine, run_dir, model_cfg.to_dict(), stage, rank)
-    summary = _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss, best_val,
-                       val_windows.tokens, curves, wall_before + time.perf_counter() - t_start,
+    outcome = Outcome(final=val, best=best or val, steps=step, steps_cap=steps, stopper=stopper,
+                      val_curve=[(r["step"], r["val_loss"]) for r in curves.rows if r["val_loss"] is not None])
+    summary = _summary(cfg, corpus, model_cfg, params, flops_tok, loader, outcome, val_windows, curves,
+                       wall_before + time.perf_counter() - t_start,
                        timed_tokens / train_time if train_time else None, world, stage, engine, started_at, exported)
     if rank == 0:
         write_summary(run_dir, summary)
     return summary
 
 
-def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss, best_val, val_tokens, curves, wall_s,
-             tokens_per_s, world, stage, engine, started_at, exported) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Outcome:
+    """How the run ended: its last and best validation, its length, and why it stopped."""
+
+    final: Validation
+    best: Validation
+    steps: int
+    steps_cap: int
+    stopper: Optional[EarlyStopper]
+    val_curve: list[tuple[int, float]]
+
+    @property
+    def stopped_by(self) -> str:
+        if self.stopper is None:
+            return "length"
+        return "early_stop" if self.stopper.stopped else "cap"
+
+
+def _log_step(cfg, run_dir, curves, step, steps, train_loss, lr, grad_norm, tps, loader, val, stopper) -> None:
+    """progress.json for live sweep tables, and one line on stdout."""
+    vals = curves.val_losses()
+    write_progress(run_dir, {"step": step, "steps": steps, "train_loss": train_loss,
+                             "val_loss": vals[-1] if vals else None,
+                             "tokens_seen": loader.consumed * loader.seq_len, "epochs": loader.epochs,
+                             "tokens_per_s": tps})
+    shown = f" | val {val.loss:.4f}" + (f" ({val.bpb:.4f} bpb)" if val.bpb is not None else "") if val else ""
+    gn = f"{grad_norm:.3f}" if grad_norm is not None else "-"
+    phase = f" | {stopper.state.phase}" if stopper else ""
+    print(f"[scalelab] {cfg.name} step {step}/{steps} | loss {train_loss:.4f}{shown} | lr {lr:.2e} | "
+          f"grad norm {gn} | {tps:,.0f} tok/s | epoch {loader.epochs:.2f}{phase}", flush=True)
+
+
+def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, outcome: Outcome, val_windows: ValidationWindows,
+             curves, wall_s, tokens_per_s, world, stage, engine, started_at, exported) -> dict[str, Any]:
     from scalelab.provenance import provenance
 
     tokens_seen = loader.consumed * loader.seq_len
@@ -207,7 +265,9 @@ def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss,
         "unique_tokens": corpus.scale_tokens(cfg.data.scale),  # D: the scale's distinct tokens
         "tokens_seen": tokens_seen,
         "epochs": loader.epochs,
-        "steps": steps,
+        "steps": outcome.steps,
+        "steps_cap": outcome.steps_cap,
+        "stopped_by": outcome.stopped_by,  # length (fixed), early_stop (plateau), cap (early stop never fired)
         "seq_len": loader.seq_len,
         "global_batch_windows": loader.windows_per_step,
         "model": cfg.model.name,
@@ -217,10 +277,16 @@ def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, steps, val_loss,
         "params_non_embedding": params["non_embedding"],
         "flops_per_token": flops_tok,
         "flops": flops_tok * tokens_seen,
-        "final_val_loss": val_loss,
-        "best_val_loss": best_val,
+        "final_val_loss": outcome.final.loss,
+        "best_val_loss": outcome.best.loss,
+        "final_val_bpb": outcome.final.bpb,
+        "best_val_bpb": outcome.best.bpb,
+        "val_bytes": val_windows.bytes,
+        "bpb_exact": val_windows.counter.exact,  # false: bytes estimated from the file's bytes per token
+        "converged": converged(outcome.val_curve, outcome.steps),
+        "last_window_improvement": last_window_improvement(outcome.val_curve, outcome.steps),
         "final_train_loss": sum(last) / len(last) if last else None,  # mean of the last 10 steps
-        "val_tokens": val_tokens,  # the same fixed prefix for every run of this corpus and seq_len
+        "val_tokens": val_windows.tokens,  # the same fixed prefix for every run of this corpus and seq_len
         "wall_time_s": wall_s,
         "tokens_per_s": tokens_per_s,
         "world_size": world,

@@ -79,7 +79,8 @@ class Tokenize:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         ids = batch.column("id").to_pylist()
-        encoded = self.tok.encode_batch(batch.column("text").to_pylist(), add_special_tokens=False)
+        texts = batch.column("text").to_pylist()
+        encoded = self.tok.encode_batch(texts, add_special_tokens=False)
         lengths = np.array([len(e.ids) + 1 for e in encoded], dtype=np.int64)
         flat = np.empty(int(lengths.sum()), dtype=np.uint32)
         pos = 0
@@ -93,6 +94,7 @@ class Tokenize:
             "id": pa.array(ids, pa.string()),
             "lang": batch.column("lang"),
             "n_tokens": pa.array(lengths),
+            "n_bytes": pa.array([len(t.encode("utf-8")) for t in texts], pa.int64()),  # for bits per byte
             "tokens": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat)),
         })
 
@@ -268,14 +270,17 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
     writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)
     val_ngrams = []
+    val_bytes = 0
     n = sc.decontamination.ngram
     for batch in _sorted_batches(validation):
         flat, offsets = _flat(batch)
+        val_bytes += pc.sum(batch.column("n_bytes")).as_py() or 0
         for i, doc_id in enumerate(batch.column("id").to_pylist()):
             toks = flat[offsets[i] : offsets[i + 1]]
             writer.add(doc_id, toks)
             val_ngrams.append(ngram_hashes(toks[:-1], n))
     val_entry = writer.close()[0]
+    val_entry["bytes"] = val_bytes  # UTF-8 bytes of the validation text: the denominator of bits per byte
     val_ngrams_arr = np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
 
     marked = tokenized.map_batches(

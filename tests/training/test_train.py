@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pyarrow.parquet as pq
@@ -55,7 +56,7 @@ def exported_val_loss(path, corpus, seq_len=128, tokens=4096) -> float:
         from training.distributed import free_port
 
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
-    return evaluate(Plain(model), ValidationWindows(Corpus(corpus), seq_len, tokens, 0, 1), 8, torch.device("cpu"))
+    return evaluate(Plain(model), ValidationWindows(Corpus(corpus), seq_len, tokens, 0, 1), 8, torch.device("cpu")).loss
 
 
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
@@ -93,6 +94,36 @@ def test_loss_falls_and_resume_after_a_fault_is_bitwise(sample_corpus, tmp_path,
 
     # The export loads into a plain GPT, without DeepSpeed, and scores what the run scored.
     assert exported_val_loss(whole["exported"], sample_corpus) == pytest.approx(whole["final_val_loss"], rel=1e-5)
+
+
+def test_early_stopped_run_resumes_exactly_and_reports_bits_per_byte(sample_corpus, tmp_path):
+    """A run that stops at a plateau: killed part way, resumed, it makes the same decisions bitwise;
+    resumed again after it finished, it trains nothing more."""
+    early = ["data.scale=20k", "train={epochs: 200, early_stop: {min_evals: 3}}", "schedule.warmup_steps=4",
+             "eval.every_steps=2", "eval.tokens=4k", "checkpoint.every_steps=4", "model.dropout=0.0"]
+    whole = run_local(config(sample_corpus, tmp_path / "whole", *early), nproc=2)
+    assert whole["stopped_by"] == "early_stop" and whole["converged"] is True
+    assert 20 < whole["steps"] < whole["steps_cap"]
+    with pytest.raises(TrainError, match="training failed"):
+        run_local(config(sample_corpus, tmp_path / "cut", *early), nproc=2, env={"SCALELAB_FAULT_AT_STEP": "18"})
+    resumed = run_local(config(sample_corpus, tmp_path / "cut", *early), nproc=2, resume=True)
+    a, b = curve(tmp_path / "whole"), curve(tmp_path / "cut")
+    for key in ("step", "train_loss", "val_loss", "val_bpb", "lr"):
+        assert [r[key] for r in a] == [r[key] for r in b], key
+    assert (resumed["steps"], resumed["best_val_loss"], resumed["best_val_bpb"]) == \
+        (whole["steps"], whole["best_val_loss"], whole["best_val_bpb"])
+    again = run_local(config(sample_corpus, tmp_path / "cut", *early), nproc=2, resume=True)
+    assert again["steps"] == whole["steps"] and len(curve(tmp_path / "cut")) == len(a)
+
+    # The lr: warmup, constant, then the cooldown falls linearly once the plateau was seen.
+    lrs = [r["lr"] for r in a]
+    assert lrs[3] == max(lrs) and lrs[-1] < 0.5 * max(lrs)
+    # Bits per byte: the validation text's bytes come from the manifest, exactly (byte-level BPE).
+    assert whole["bpb_exact"] is True and whole["val_bytes"] > whole["val_tokens"]
+    best = min((r for r in a if r["val_loss"] is not None), key=lambda r: r["val_loss"])
+    assert whole["best_val_loss"] == best["val_loss"] and whole["best_val_bpb"] == best["val_bpb"]
+    assert whole["best_val_bpb"] == pytest.approx(
+        whole["best_val_loss"] * whole["val_tokens"] / (math.log(2) * whole["val_bytes"]), rel=1e-12)
 
 
 def test_cli_single_process_zero0_and_offload(sample_corpus, tmp_path):
