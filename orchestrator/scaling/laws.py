@@ -34,7 +34,7 @@ def log_sum_exp(terms: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarra
     points), not one per point: it is as safe against overflow, and a term constant across points
     (E) is then exponentiated once per member instead of once per point."""
     shift = np.maximum.reduce([t.max(axis=1, keepdims=True) for t in terms])
-    total = np.zeros(weights[0].shape)
+    total = np.zeros(weights[0].shape, dtype=weights[0].dtype)
     for t, w in zip(terms, weights):
         w[...] = np.exp(t - shift)
         total += w
@@ -88,7 +88,7 @@ def _three_term_pred(a, alpha, ln_n, b, beta, ln_d, e, extra: int = 0) -> tuple[
     """log(A/N^α + B/D^β + E) with a, α, b, β, e of shape (S, 1) and ln N, ln D of shape (n,) or (S, n),
     and its Jacobian (S, 5 + extra, n) wrt (a, α, b, β, e); `extra` rows are left for the caller."""
     n_term, d_term = a - alpha * ln_n, b - beta * ln_d
-    jac = np.empty((n_term.shape[0], 5 + extra, n_term.shape[1]))
+    jac = np.empty((n_term.shape[0], 5 + extra, n_term.shape[1]), dtype=n_term.dtype)
     lse = log_sum_exp([n_term, d_term, e], [jac[:, 0], jac[:, 2], jac[:, 4]])
     np.multiply(jac[:, 0], -ln_n, out=jac[:, 1])
     np.multiply(jac[:, 2], -ln_d, out=jac[:, 3])
@@ -116,7 +116,7 @@ CHINCHILLA = Law(
 # L(D) = E + B / D^β for one model size.
 def _data_pred(t: np.ndarray, p: Points):
     ln_d = np.log(p.tokens)
-    jac = np.empty((t.shape[0], 3, ln_d.size))
+    jac = np.empty((t.shape[0], 3, ln_d.size), dtype=np.result_type(t, ln_d))
     lse = log_sum_exp([_col(t, 0) - _col(t, 1) * ln_d, _col(t, 2)], [jac[:, 0], jac[:, 2]])
     np.multiply(jac[:, 0], -ln_d, out=jac[:, 1])
     return lse, jac
@@ -133,7 +133,7 @@ DATA = Law(
 # L(D) = (D_c / D)^α_D (Kaplan et al. 2020): log L = α_D log D_c − α_D log D, a line in log-log.
 def _kaplan_pred(t: np.ndarray, p: Points):
     ln_d = np.log(p.tokens)
-    ones = np.ones((t.shape[0], ln_d.size))
+    ones = np.ones((t.shape[0], ln_d.size), dtype=np.result_type(t, ln_d))
     return _col(t, 0) - _col(t, 1) * ln_d, np.stack([ones, -ones * ln_d], axis=1)
 
 

@@ -8,16 +8,22 @@ the points at once (bootstrap resamples, backtests), each started from a few giv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 from scipy.optimize import minimize
 
-from orchestrator.scaling.batched_lbfgs import minimize_batched
+from orchestrator.scaling.batched_lbfgs import Settings, minimize_batched
 from orchestrator.scaling.objective import HuberObjective
 
-POLISH = {"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-12}  # tighter than scipy's defaults: the screen is close
+# Tighter than scipy's defaults (ftol is in units of max(|f|, 1), and f is ~1e-3 here): the screen
+# starts the polish close, and the answer should not depend on where scipy's defaults stop.
+POLISH = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9}
+
+
+# The float32 screen stops where float32 stops resolving the objective; the polish does the rest.
+SCREEN = Settings(gtol=1e-6, ftol=1e-7)
 
 
 @dataclass(frozen=True)
@@ -28,13 +34,16 @@ class Optimum:
 
 def multistart(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                keep: int = 5, polish: int = 3) -> list[Optimum]:
-    """The `keep` best distinct local optima from all starts, best first; the best `polish` refined."""
-    res = minimize_batched(objective.batch, starts, lower, upper)
+    """The `keep` best distinct local optima from all starts, best first; the best `polish` refined.
+    The screen runs in float32 (SCREEN); objectives are float64 from the polish on."""
+    res = minimize_batched(replace(objective, dtype=np.float32).batch, starts, lower, upper, SCREEN)
     found = [Optimum(float(f), x) for f, x in zip(res.fun, res.x) if np.isfinite(f) and np.all(np.isfinite(x))]
     found.sort(key=lambda o: o.objective)
-    best = _distinct(found, keep)
-    polished = [_polish(objective, o, lower, upper) for o in best[:polish]]
-    return _distinct(sorted(polished, key=lambda o: o.objective) + best[polish:], keep)
+    # float32 optima of one basin scatter by ~1e-4: call points 1% apart the same basin here.
+    candidates = _distinct(found, keep, tol=1e-2)
+    best = [_polish(objective, o, lower, upper, steps=POLISH["maxiter"] if i < polish else 0)
+            for i, o in enumerate(candidates)]
+    return _distinct(sorted(best, key=lambda o: o.objective), keep)
 
 
 def refit_rows(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray
@@ -58,21 +67,25 @@ def refit_rows(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray,
 
 
 def _polish(objective: HuberObjective, start: Optimum, lower: np.ndarray, upper: np.ndarray,
-            member: int = 0) -> Optimum:
+            member: int = 0, steps: int = POLISH["maxiter"]) -> Optimum:
+    """scipy's L-BFGS-B from `start` in float64 (steps=0: only re-evaluate start in float64)."""
+    start = Optimum(objective.one(start.theta, member)[0], start.theta)
+    if steps == 0:
+        return start
     bounds = [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi) for lo, hi in zip(lower, upper)]
     res = minimize(objective.one, start.theta, args=(member,), jac=True, method="L-BFGS-B", bounds=bounds,
-                   options=POLISH)
+                   options={**POLISH, "maxiter": steps})
     if np.isfinite(res.fun) and res.fun <= start.objective:
         return Optimum(float(res.fun), res.x)
     return start
 
 
-def _distinct(found: list[Optimum], keep: int) -> list[Optimum]:
-    """The first `keep` optima (in the given order) that are not the same point as an earlier one."""
+def _distinct(found: list[Optimum], keep: int, tol: float = 1e-4) -> list[Optimum]:
+    """The first `keep` optima (in the given order) not within tol (relative) of an earlier one."""
     out: list[Optimum] = []
     for o in found:
         if len(out) == keep:
             break
-        if all(np.max(np.abs(o.theta - p.theta)) > 1e-4 * (1.0 + np.max(np.abs(p.theta))) for p in out):
+        if all(np.max(np.abs(o.theta - p.theta)) > tol * (1.0 + np.max(np.abs(p.theta))) for p in out):
             out.append(o)
     return out

@@ -46,6 +46,10 @@ class Points:
     def __len__(self) -> int:
         return len(self.loss)
 
+    def astype(self, dtype: type) -> "Points":
+        return Points(self.params.astype(dtype), self.tokens.astype(dtype), self.loss.astype(dtype),
+                      self.epochs.astype(dtype), self.labels, self.source, self.n_kind, self.loss_kind, self.notes)
+
     def subset(self, mask: np.ndarray) -> "Points":
         return Points(self.params[mask], self.tokens[mask], self.loss[mask], self.epochs[mask],
                       [l for l, m in zip(self.labels, mask) if m], self.source, self.n_kind, self.loss_kind,
