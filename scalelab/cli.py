@@ -294,37 +294,48 @@ def scaling_fit(
     table: Path = typer.Argument(..., help="A sweep's report folder or runs.parquet, or a CSV/Parquet with params, tokens, loss."),
     law: str = typer.Option("data", "--law", help="data (per model size), kaplan, chinchilla, data-constrained."),
     params: str = typer.Option("non_embedding", "--params", help="For runs.parquet: which N, non_embedding or all."),
+    metric: str = typer.Option("bpb", "--metric", help="For runs.parquet: best validation loss in bpb (bits per byte) or nats (per token)."),
     bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap resamples for the intervals."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print the fitted constants as JSON."),
 ) -> None:
     """Fit a scaling law; in a sweep's report folder the fit is also written to fits.parquet."""
-    import json
-
+    from orchestrator.scaling.finite_json import dumps
     from orchestrator.scaling.fits import fit, fits_json, write_fits
-    from orchestrator.scaling.points import PointsError, load_points
+    from orchestrator.scaling.points import METRICS, PointsError, load_points
+
+    def error(message: str) -> None:
+        if as_json:  # a script reading stdout still gets JSON
+            print(dumps({"error": message}))
+        fail(message)
 
     if params not in ("non_embedding", "all"):
-        fail(f"--params {params}: must be non_embedding or all")
+        error(f"--params {params}: must be non_embedding or all")
+    if metric not in METRICS:
+        error(f"--metric {metric}: must be one of {', '.join(METRICS)}")
     try:
-        points = load_points(table, params=params)
+        points = load_points(table, params=params, metric=metric)
         fits = fit(points, law, bootstrap=bootstrap, seed=seed)
+        report_dir = table if table.is_dir() else table.parent
+        if (report_dir / "runs.parquet").is_file() and (table.is_dir() or table.name == "runs.parquet"):
+            write_fits(report_dir, fits)
     except PointsError as exc:
-        fail(str(exc))
+        error(str(exc))
         return
-    report_dir = table if table.is_dir() else table.parent
-    if (report_dir / "runs.parquet").is_file() and (table.is_dir() or table.name == "runs.parquet"):
-        write_fits(report_dir, fits)
     if as_json:
-        print(json.dumps(fits_json(fits), indent=1))
+        print(dumps(fits_json(fits), indent=1))
         return
     for f in fits:
         head = f"{f.law}" + (f", N = {f.group:.4g}" if f.group is not None else "")
         consts = ", ".join(f"{k} = {v:.4g}" + (f" [{f.ci[k][0]:.4g}, {f.ci[k][1]:.4g}]" if k in f.ci else "")
                            for k, v in f.constants.items())
-        console.print(f"{head}: {consts}; R² (log loss) {f.r2:.4f}, {f.n_points} points")
+        console.print(f"{head}: {consts}; R² (log loss) {f.r2:.4f}, {f.n_points} points", highlight=False)
+        if f.backtest is not None:
+            bt = f.backtest.to_json()
+            console.print(f"  backtest: {f.backtest.rule}; relative error max {bt['max_rel_error']:.2%}, "
+                          f"mean {bt['mean_rel_error']:.2%}", highlight=False)
         for note in f.notes:
-            console.print(f"  note: {note}")
+            console.print(f"  note: {escape(note)}", highlight=False)
 
 
 def _load_fit(fit_path: Optional[Path], published: Optional[str]) -> dict:
@@ -343,10 +354,25 @@ def _load_fit(fit_path: Optional[Path], published: Optional[str]) -> dict:
     path = fit_path / "fits.json" if fit_path.is_dir() else fit_path
     if not path.is_file():
         fail(f"{path}: not found (run `scalelab report` or `scalelab scaling fit` on the report folder first)")
-    doc = json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        fail(f"{path}: not readable JSON ({' '.join(str(exc).split())})")
+    if not isinstance(doc, dict):
+        fail(f"{path}: not a fits.json (expected an object of fits by law)")
     for law in ("chinchilla", "data-constrained"):
-        if doc.get(law):
-            return doc[law][0]
+        entries = doc.get(law)
+        if not entries:
+            continue
+        fit = entries[0] if isinstance(entries, list) and isinstance(entries[0], dict) else {}
+        needed = ("E", "A", "B", "alpha", "beta") + (("R_star",) if law == "data-constrained" else ())
+        bad = [k for k in needed if not isinstance(fit.get(k), (int, float)) or isinstance(fit.get(k), bool)]
+        if bad:
+            fail(f"{path}: the {law} fit lacks a numeric {', '.join(bad)}")
+        samples = fit.get("samples") if isinstance(fit.get("samples"), list) else []
+        fit["samples"] = [s for s in samples if isinstance(s, dict) and all(isinstance(s.get(k), (int, float)) for k in needed)]
+        fit["law"] = law
+        return fit
     fail(f"{path}: holds no chinchilla or data-constrained fit (fit one with --law chinchilla)")
 
 
@@ -398,20 +424,23 @@ def report_cmd(
     reports: Path = typer.Argument(Path("out/sweeps/sample"), help="A sweep's report folder."),
     bootstrap: int = typer.Option(100, "--bootstrap", min=0),
     params: str = typer.Option("non_embedding", "--params", help="Which N: non_embedding or all."),
+    metric: str = typer.Option("bpb", "--metric", help="Best validation loss in bpb (bits per byte) or nats (per token)."),
 ) -> None:
     """Fit L(D) (and L(N, D)), plot, and write REPORTS/report.html."""
-    from orchestrator.scaling.points import PointsError
+    from orchestrator.scaling.points import METRICS, PointsError
     from orchestrator.scaling.report import make_report
 
+    if metric not in METRICS:
+        fail(f"--metric {metric}: must be one of {', '.join(METRICS)}")
     try:
-        rep = make_report(reports, bootstrap=bootstrap, params=params)
+        rep = make_report(reports, bootstrap=bootstrap, params=params, metric=metric)
     except PointsError as exc:
         fail(str(exc))
         return
     from rich.table import Table
 
     table = Table(title="loss by data size D and model size N", title_justify="left")
-    for col in ("D (unique tokens)", f"N ({rep.points.n_kind.replace('_', '-')})", "val loss"):
+    for col in ("D (unique tokens)", f"N ({rep.points.n_kind.replace('_', '-')})", rep.points.loss_kind):
         table.add_column(col, justify="right")
     order = sorted(range(len(rep.points)), key=lambda i: (rep.points.params[i], rep.points.tokens[i]))
     for i in order:

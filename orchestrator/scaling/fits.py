@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestrator.scaling.finite_json import dumps, finite
 from orchestrator.scaling.fit import LawFit, fit_law
 from orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, data_constrained_law
 from orchestrator.scaling.points import Points, PointsError
@@ -47,7 +48,7 @@ def fit(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level:
     repeated = bool((points.epochs > 1.0 + 1e-9).any())
     result = fit_law(data_constrained_law(fit_r_star=repeated), points, bootstrap, seed, ci_level)
     if not repeated:
-        result.notes.append("no run repeated its data (all epochs <= 1): R* is fixed at Muennighoff et al.'s 15.4 "
+        result.notes.insert(0, "no run repeated its data (all epochs <= 1): R* is fixed at Muennighoff et al.'s 15.4 "
                             "and the fit equals the Chinchilla form")
     return [result]
 
@@ -59,7 +60,7 @@ def fits_table(fits: list[LawFit]) -> pa.Table:
             lo, hi = f.ci.get(key, [None, None])
             rows.append({"law": f.law, "params": f.group, "constant": key, "value": float(value), "ci_low": lo,
                          "ci_high": hi, "ci_level": f.ci_level, "r2": f.r2, "n_points": f.n_points})
-    return pa.Table.from_pylist(rows, schema=FITS_SCHEMA)
+    return pa.Table.from_pylist(finite(rows), schema=FITS_SCHEMA)  # null, not NaN / inf, as in fits.json
 
 
 def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
@@ -75,14 +76,28 @@ def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     doc_path = report_dir / "fits.json"
-    doc = json.loads(doc_path.read_text()) if doc_path.is_file() else {}
+    doc = _read_fits_json(doc_path) if doc_path.is_file() else {}
     doc.update({law: [f.to_json(with_samples=True) for f in fits if f.law == law] for law in laws})
     with atomic_path(doc_path) as tmp:
-        Path(tmp).write_text(json.dumps(doc, indent=1) + "\n")
+        Path(tmp).write_text(dumps(doc, indent=1) + "\n")
+
+
+def _read_fits_json(path: Path) -> dict[str, Any]:
+    """The other laws' fits to keep; a file that isn't a JSON object is an error, not silently replaced."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PointsError(f"{path}: not readable JSON ({' '.join(str(exc).split())}); move it aside to write "
+                          f"new fits") from None
+    if not isinstance(doc, dict):
+        raise PointsError(f"{path}: not a fits.json (expected an object of fits by law); move it aside to "
+                          f"write new fits")
+    return doc
 
 
 def fits_json(fits: list[LawFit]) -> Any:
-    """What `scalelab scaling fit --json` prints: one object, or a list of per-size objects."""
+    """What `scalelab scaling fit --json` prints: one object, or a list of per-size objects (finite_json
+    turns the non-finite numbers into null)."""
     if len(fits) == 1 and fits[0].group is None:
-        return fits[0].to_json()
-    return {"law": fits[0].law, "fits": [f.to_json() for f in fits]}
+        return finite(fits[0].to_json())
+    return finite({"law": fits[0].law, "fits": [f.to_json() for f in fits]})

@@ -3,7 +3,10 @@
 Following Hoffmann et al. (2022, approach 3), every law is fitted in log space: terms are written as
 exponentials of linear functions (A / N^α = exp(a − α log N)), log L is a log-sum-exp of them, and the
 fit minimizes a Huber loss of log L̂ − log L. Each law names its fit parameters, the grid of starting
-points L-BFGS runs from, and how θ maps to the constants users read (E, A, B, α, β, ...).
+points L-BFGS runs from, the box θ is kept in, and how θ maps to the constants users read.
+
+The prediction functions are batched: θ has shape (S, P) (S candidate parameter vectors, evaluated
+together by the batched fitter) and they return log L̂ of shape (S, n) and its Jacobian (S, P, n).
 """
 
 from __future__ import annotations
@@ -17,13 +20,29 @@ import numpy as np
 
 from orchestrator.scaling.points import Points
 
+# Exponents (α, β, α_D) are kept in this range: beyond it a "power law" is a fit to noise.
+EXPONENT_RANGE = (0.0, 2.5)
+# R* (Muennighoff et al.): repeats worth something from a tenth of an epoch to ten thousand epochs.
+LOG_R_STAR_RANGE = (math.log(0.1), math.log(1e4))
 
-def lse_and_weights(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log Σ exp(terms) over axis 0, and the softmax weights (its gradient wrt each term)."""
-    top = terms.max(axis=0)
-    ex = np.exp(terms - top)
-    total = ex.sum(axis=0)
-    return top + np.log(total), ex / total
+
+def log_sum_exp(terms: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
+    """log Σ_k exp(terms[k]) per member and point, terms each (S, n) or (S, 1); the softmax weights
+    (its gradient wrt each term) are written into `weights`, arrays of shape (S, n).
+
+    The shift that keeps exp from overflowing is one number per member (its largest term over all
+    points), not one per point: it is as safe against overflow, and a term constant across points
+    (E) is then exponentiated once per member instead of once per point."""
+    shift = np.maximum.reduce([t.max(axis=1, keepdims=True) for t in terms])
+    total = np.zeros(weights[0].shape, dtype=weights[0].dtype)
+    for t, w in zip(terms, weights):
+        w[...] = np.exp(t - shift)
+        total += w
+    inv = 1.0 / total
+    for w in weights:
+        w *= inv
+    np.log(total, out=total)
+    return total + shift
 
 
 @dataclass(frozen=True)
@@ -31,21 +50,55 @@ class Law:
     name: str
     theta_names: tuple[str, ...]
     grid: list[tuple[float, ...]]
-    # θ, points -> (log L̂ per point, d log L̂ / dθ with shape (len θ, points))
-    log_pred: Callable[[np.ndarray, Points], tuple[np.ndarray, np.ndarray]]
+    # θ (S, P), points -> (log L̂ (S, n), d log L̂ / dθ (S, P, n))
+    log_pred_batch: Callable[[np.ndarray, Points], tuple[np.ndarray, np.ndarray]]
     constants: Callable[[np.ndarray], dict[str, float]]
+    joint: bool = False  # a law in N and D, fitted across model sizes (else L(D) for one size)
+
+    def log_pred(self, theta: np.ndarray, points: Points) -> tuple[np.ndarray, np.ndarray]:
+        """log L̂ and its Jacobian for one θ (P,) -> (n,), (P, n), or a batch (S, P) -> (S, n), (S, P, n)."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.ndim == 2:
+            return self.log_pred_batch(theta, points)
+        pred, jac = self.log_pred_batch(theta[None, :], points)
+        return pred[0], jac[0]
+
+    def bounds(self, points: Points) -> tuple[np.ndarray, np.ndarray]:
+        """The box θ is fitted in: E in (0, min observed loss], exponents in EXPONENT_RANGE."""
+        lower, upper = np.full(len(self.theta_names), -np.inf), np.full(len(self.theta_names), np.inf)
+        for i, name in enumerate(self.theta_names):
+            if name in ("alpha", "beta", "alpha_D"):
+                lower[i], upper[i] = EXPONENT_RANGE
+            elif name == "e":  # E = exp(e) > 0 always; above the lowest loss it could never be reached
+                upper[i] = math.log(float(points.loss.min()))
+            elif name == "log_r_star":
+                lower[i], upper[i] = LOG_R_STAR_RANGE
+        return lower, upper
 
 
 def _grid(**axes: list[float]) -> list[tuple[float, ...]]:
     return list(itertools.product(*axes.values()))
 
 
+def _col(t: np.ndarray, i: int) -> np.ndarray:
+    return t[:, i:i + 1]  # (S, 1): broadcasts against (n,) per-point columns
+
+
+def _three_term_pred(a, alpha, ln_n, b, beta, ln_d, e, extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """log(A/N^α + B/D^β + E) with a, α, b, β, e of shape (S, 1) and ln N, ln D of shape (n,) or (S, n),
+    and its Jacobian (S, 5 + extra, n) wrt (a, α, b, β, e); `extra` rows are left for the caller."""
+    n_term, d_term = a - alpha * ln_n, b - beta * ln_d
+    jac = np.empty((n_term.shape[0], 5 + extra, n_term.shape[1]), dtype=n_term.dtype)
+    lse = log_sum_exp([n_term, d_term, e], [jac[:, 0], jac[:, 2], jac[:, 4]])
+    np.multiply(jac[:, 0], -ln_n, out=jac[:, 1])
+    np.multiply(jac[:, 2], -ln_d, out=jac[:, 3])
+    return lse, jac
+
+
 # L(N, D) = E + A / N^α + B / D^β  (Hoffmann et al. 2022)
 def _chinchilla_pred(t: np.ndarray, p: Points):
-    a, alpha, b, beta, e = t
-    ln_n, ln_d = np.log(p.params), np.log(p.tokens)
-    lse, w = lse_and_weights(np.stack([a - alpha * ln_n, b - beta * ln_d, np.full_like(ln_n, e)]))
-    return lse, np.stack([w[0], -w[0] * ln_n, w[1], -w[1] * ln_d, w[2]])
+    return _three_term_pred(_col(t, 0), _col(t, 1), np.log(p.params), _col(t, 2), _col(t, 3), np.log(p.tokens),
+                            _col(t, 4))
 
 
 CHINCHILLA = Law(
@@ -53,39 +106,41 @@ CHINCHILLA = Law(
     # Hoffmann et al.'s grid: α, β ∈ {0, 0.5, ..., 2}, e ∈ {−1, −0.5, ..., 1}, a, b ∈ {0, 5, ..., 25}.
     grid=_grid(a=[0, 5, 10, 15, 20, 25], alpha=[0, 0.5, 1, 1.5, 2], b=[0, 5, 10, 15, 20, 25],
                beta=[0, 0.5, 1, 1.5, 2], e=[-1, -0.5, 0, 0.5, 1]),
-    log_pred=_chinchilla_pred,
+    log_pred_batch=_chinchilla_pred,
     constants=lambda t: {"E": math.exp(t[4]), "A": math.exp(t[0]), "B": math.exp(t[2]),
                          "alpha": float(t[1]), "beta": float(t[3])},
+    joint=True,
 )
 
 
 # L(D) = E + B / D^β for one model size.
 def _data_pred(t: np.ndarray, p: Points):
-    b, beta, e = t
     ln_d = np.log(p.tokens)
-    lse, w = lse_and_weights(np.stack([b - beta * ln_d, np.full_like(ln_d, e)]))
-    return lse, np.stack([w[0], -w[0] * ln_d, w[1]])
+    jac = np.empty((t.shape[0], 3, ln_d.size), dtype=np.result_type(t, ln_d))
+    lse = log_sum_exp([_col(t, 0) - _col(t, 1) * ln_d, _col(t, 2)], [jac[:, 0], jac[:, 2]])
+    np.multiply(jac[:, 0], -ln_d, out=jac[:, 1])
+    return lse, jac
 
 
 DATA = Law(
     name="data", theta_names=("b", "beta", "e"),
     grid=_grid(b=[0, 5, 10, 15, 20, 25], beta=[0, 0.5, 1, 1.5, 2], e=[-1, -0.5, 0, 0.5, 1]),
-    log_pred=_data_pred,
+    log_pred_batch=_data_pred,
     constants=lambda t: {"E": math.exp(t[2]), "B": math.exp(t[0]), "beta": float(t[1])},
 )
 
 
 # L(D) = (D_c / D)^α_D (Kaplan et al. 2020): log L = α_D log D_c − α_D log D, a line in log-log.
 def _kaplan_pred(t: np.ndarray, p: Points):
-    c, alpha = t
     ln_d = np.log(p.tokens)
-    return c - alpha * ln_d, np.stack([np.ones_like(ln_d), -ln_d])
+    ones = np.ones((t.shape[0], ln_d.size), dtype=np.result_type(t, ln_d))
+    return _col(t, 0) - _col(t, 1) * ln_d, np.stack([ones, -ones * ln_d], axis=1)
 
 
 KAPLAN_DATA = Law(
     name="kaplan", theta_names=("c", "alpha_D"),
     grid=_grid(c=[0, 1, 2, 5], alpha=[0.05, 0.1, 0.3, 1.0]),
-    log_pred=_kaplan_pred,
+    log_pred_batch=_kaplan_pred,
     constants=lambda t: {"D_c": math.exp(t[0] / t[1]) if t[1] > 1e-12 else math.inf, "alpha_D": float(t[1])},
 )
 
@@ -94,24 +149,22 @@ KAPLAN_DATA = Law(
 R_STAR_PUBLISHED = 15.4  # their fitted R*_D, used when no run repeated its data (R* is then unidentifiable)
 
 
-def effective_tokens(unique: np.ndarray, epochs: np.ndarray, r_star: float) -> np.ndarray:
+def effective_tokens(unique: np.ndarray, epochs: np.ndarray, r_star: float | np.ndarray) -> np.ndarray:
     repeats = np.maximum(epochs - 1.0, 0.0)
     return unique + unique * r_star * (1.0 - np.exp(-repeats / r_star))
 
 
 def data_constrained_law(fit_r_star: bool) -> Law:
     def pred(t: np.ndarray, p: Points):
-        a, alpha, b, beta, e = t[:5]
-        r_star = math.exp(t[5]) if fit_r_star else R_STAR_PUBLISHED
-        d_eff = effective_tokens(p.tokens, p.epochs, r_star)
-        ln_n, ln_d = np.log(p.params), np.log(d_eff)
-        lse, w = lse_and_weights(np.stack([a - alpha * ln_n, b - beta * ln_d, np.full_like(ln_n, e)]))
-        grads = [w[0], -w[0] * ln_n, w[1], -w[1] * ln_d, w[2]]
+        r_star = np.exp(_col(t, 5)) if fit_r_star else R_STAR_PUBLISHED
+        d_eff = effective_tokens(p.tokens, p.epochs, r_star)  # (S, n) when R* is fitted, else (n,)
+        lse, jac = _three_term_pred(_col(t, 0), _col(t, 1), np.log(p.params), _col(t, 2), _col(t, 3),
+                                    np.log(d_eff), _col(t, 4), extra=int(fit_r_star))
         if fit_r_star:
             x = np.maximum(p.epochs - 1.0, 0.0) / r_star
             d_dr = p.tokens * r_star * (1.0 - np.exp(-x) * (1.0 + x))  # dD'/d log R*
-            grads.append(-beta * w[1] * d_dr / d_eff)
-        return lse, np.stack(grads)
+            jac[:, 5] = -_col(t, 3) * jac[:, 2] * d_dr / d_eff
+        return lse, jac
 
     def constants(t: np.ndarray) -> dict[str, float]:
         out = CHINCHILLA.constants(t[:5])
@@ -121,7 +174,7 @@ def data_constrained_law(fit_r_star: bool) -> Law:
     base = CHINCHILLA.grid[:: max(1, len(CHINCHILLA.grid) // 600)]  # a thinned grid: 6 parameters
     grid = [g + (math.log(r),) for g in base for r in (3.0, 15.0, 50.0)] if fit_r_star else base
     return Law(name="data-constrained", theta_names=CHINCHILLA.theta_names + (("log_r_star",) if fit_r_star else ()),
-               grid=grid, log_pred=pred, constants=constants)
+               grid=grid, log_pred_batch=pred, constants=constants, joint=True)
 
 
 def predict_loss(law: str, c: dict[str, float], params: np.ndarray | float, tokens: np.ndarray | float,

@@ -18,7 +18,11 @@ import pyarrow.parquet as pq
 from orchestrator.scaling import plots
 from orchestrator.scaling.fit import LawFit
 from orchestrator.scaling.fits import fit, write_fits
-from orchestrator.scaling.points import Points, PointsError, load_points
+from orchestrator.scaling.points import Metric, Points, PointsError, load_points
+
+
+LOSS_WORDS = {"best_val_bpb": "the best validation loss in bits per UTF-8 byte",
+              "best_val_loss": "the best validation loss in nats per token"}
 
 
 @dataclass
@@ -32,16 +36,18 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non_embedding", seed: int = 0) -> Report:
+def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non_embedding", seed: int = 0,
+                metric: Metric = "bpb") -> Report:
     report_dir = Path(report_dir)
-    points = load_points(report_dir, params=params)
+    points = load_points(report_dir, params=params, metric=metric)
     if len(points) == 0:
         raise PointsError(f"{report_dir}/runs.parquet: no complete runs to fit")
-    notes: list[str] = []
+    notes: list[str] = list(points.notes)
     data_fits = []
     for n in np.unique(points.params):
         try:
             data_fits += fit(points.subset(points.params == n), "data", bootstrap, seed)
+            data_fits[-1].notes = [x for x in data_fits[-1].notes if x not in points.notes]  # said once, above
         except PointsError as exc:
             notes.append(f"data law for N = {n:.4g}: {exc}")
     chinchilla = None
@@ -76,13 +82,15 @@ def write_html(report_dir: Path, points: Points, data_fits: list[LawFit], chinch
                figures: dict[str, Path], notes: list[str]) -> Path:
     runs = pq.read_table(report_dir / "runs.parquet").to_pylist()
     cols = ["run_id", "status", "scale", "model", "unique_tokens", "params", "params_non_embedding",
-            "tokens_seen", "epochs", "final_val_loss", "best_val_loss", "attempts", "wall_time_s"]
+            "tokens_seen", "epochs", "final_val_loss", "best_val_loss", "best_val_bpb", "converged", "attempts",
+            "wall_time_s"]
 
     def cell(v) -> str:
         if isinstance(v, float):
             return f"{v:.4g}"
         return html.escape("" if v is None else str(v))
 
+    cols = [c for c in cols if not runs or c in runs[0]]  # older reports lack the newer columns
     rows = "\n".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>" for r in runs)
     fits_rows = "\n".join(f"<tr><td>data, N = {f.group:.4g}</td>{_constants_html(f)}</tr>" for f in data_fits)
     if chinchilla:
@@ -95,8 +103,8 @@ def write_html(report_dir: Path, points: Points, data_fits: list[LawFit], chinch
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%}}</style></head><body>
 <h1>Scaling report: {html.escape(report_dir.name)}</h1>
-<p>N is {html.escape(points.n_kind.replace("_", "-"))} parameters; D is unique training tokens; loss is the final
-validation loss in nats per token. Intervals are bootstrap percentiles over resampled runs.</p>
+<p>N is {html.escape(points.n_kind.replace("_", "-"))} parameters; D is unique training tokens; loss is
+{html.escape(LOSS_WORDS.get(points.loss_kind, points.loss_kind))}. Intervals are bootstrap percentiles over resampled runs.</p>
 <h2>Fitted constants</h2><table>{fits_rows}</table>
 <ul>{note_html}</ul>
 {images}
