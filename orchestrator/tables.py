@@ -17,8 +17,9 @@ def plan_table(runs: Sequence, title: str) -> Table:
     for col in ("N", "N non-emb", "D", "tokens", "epochs", "steps", "FLOPs (6ND)") + (("GPU-hours",) if show_gpu else ()):
         table.add_column(col, justify="right")
     for r in runs:
+        cap = "≤ " if r.config.train.early_stop is not None else ""  # early stopping: the length is a cap
         cells = [r.run_id, human_count(r.params), human_count(r.params_non_embedding), f"{r.unique_tokens:,}",
-                 f"{r.tokens:,}", f"{r.epochs:.2f}", f"{r.steps:,}", f"{r.flops_6nd:.3g}"]
+                 f"{cap}{r.tokens:,}", f"{cap}{r.epochs:.2f}", f"{cap}{r.steps:,}", f"{cap}{r.flops_6nd:.3g}"]
         if show_gpu:
             cells.append(f"{r.gpu_hours:.3g}" if r.gpu_hours is not None else "-")
         table.add_row(*cells)

@@ -292,7 +292,7 @@ def query_cmd(
 @scaling_app.command("fit")
 def scaling_fit(
     table: Path = typer.Argument(..., help="A sweep's report folder or runs.parquet, or a CSV/Parquet with params, tokens, loss."),
-    law: str = typer.Option("data", "--law", help="data (per model size), kaplan, chinchilla, data-constrained."),
+    law: str = typer.Option("data", "--law", help="data (per model size), kaplan, chinchilla, kaplan-nd, data-constrained."),
     params: str = typer.Option("non_embedding", "--params", help="For runs.parquet: which N, non_embedding or all."),
     metric: str = typer.Option("bpb", "--metric", help="For runs.parquet: best validation loss in bpb (bits per byte) or nats (per token)."),
     bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap resamples for the intervals."),
@@ -439,7 +439,10 @@ def report_cmd(
         return
     from rich.table import Table
 
-    table = Table(title="loss by data size D and model size N", title_justify="left")
+    console.print("[bold]The answer[/bold]")
+    for line in rep.answers:
+        console.print(f"- {line}")
+    table = Table(title="best validation loss by data size D and model size N", title_justify="left")
     for col in ("D (unique tokens)", f"N ({rep.points.n_kind.replace('_', '-')})", rep.points.loss_kind):
         table.add_column(col, justify="right")
     order = sorted(range(len(rep.points)), key=lambda i: (rep.points.params[i], rep.points.tokens[i]))
@@ -451,11 +454,7 @@ def report_cmd(
         console.print(f"L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
                       f"beta = {f.constants['beta']:.3f}" + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "")
                       + f", R² {f.r2:.4f}")
-    if rep.chinchilla:
-        c = rep.chinchilla.constants
-        console.print(f"L(N, D) = {c['E']:.3f} + {c['A']:.4g}/N^{c['alpha']:.3f} + {c['B']:.4g}/D^{c['beta']:.3f}, "
-                      f"R² {rep.chinchilla.r2:.4f}")
-    for note in rep.notes:
+    for note in rep.notes + [n for f in rep.data_fits + rep.joint_fits for n in f.notes]:
         console.print(f"note: {note}")
     for name, path in rep.plots.items():
         console.print(f"plot: {path}")

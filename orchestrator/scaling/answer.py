@@ -53,10 +53,6 @@ def data_answer(fit: LawFit, tokens: float, unit: str) -> DataAnswer:
     def at_10x(c: dict) -> float:
         return float(predict_loss(fit.law, c, n, 10 * tokens))
 
-    backtest = getattr(fit, "backtest", None)
-    error = None
-    if isinstance(backtest, dict) and backtest.get("rel_error"):
-        error = float(max(abs(e) for e in backtest["rel_error"]))
     return DataAnswer(
         params=n, tokens=tokens, unit=unit,
         doubling_gain=gain(fit.constants), doubling_gain_ci=_interval([gain(s) for s in fit.samples], fit.ci_level),
@@ -64,7 +60,14 @@ def data_answer(fit: LawFit, tokens: float, unit: str) -> DataAnswer:
         irreducible_ci=tuple(fit.ci["E"]) if "E" in fit.ci else None,
         predicted_10x=at_10x(fit.constants),
         predicted_10x_ci=_interval([at_10x(s) for s in fit.samples], fit.ci_level),
-        backtest_error=error)
+        backtest_error=backtest_error(fit))
+
+
+def backtest_error(fit: LawFit) -> Optional[float]:
+    """The largest relative error of the backtest's predictions; None when there was no backtest."""
+    if fit.backtest is None or not fit.backtest.rel_error:
+        return None
+    return float(max(abs(e) for e in fit.backtest.rel_error))
 
 
 def _pm(ci: Interval, fmt: str, scale: float = 1.0) -> str:
@@ -79,3 +82,20 @@ def sentence(a: DataAnswer) -> str:
             f"validation loss by {a.doubling_gain * 100:.1f}%{_pm(a.doubling_gain_ci, '.1f', 100)}; "
             f"E = {a.irreducible:.3f}{_pm(a.irreducible_ci, '.3f')} {a.unit}; predicted {a.unit} at 10× the data "
             f"({human_count(10 * a.tokens)} tokens): {a.predicted_10x:.3f}{_pm(a.predicted_10x_ci, '.3f')}{backtest}")
+
+
+JOINT_FORMS = {
+    "kaplan-nd": "L(N, D) = E + [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020, eq. 1.5, for early-stopped runs)",
+    "chinchilla": "L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022)",
+}
+
+
+def joint_sentence(fit: LawFit) -> str:
+    """A joint L(N, D) fit in one line: its exponents with intervals, R², and its backtest."""
+    exponents = [k for k in ("alpha_N", "alpha_D", "alpha", "beta") if k in fit.constants]
+    shown = ", ".join(f"{k} = {fit.constants[k]:.3f}{_pm(tuple(fit.ci[k]) if k in fit.ci else None, '.3f')}"
+                      for k in exponents)
+    error = backtest_error(fit)
+    backtest = f"backtest error {error * 100:.1f}%" if error is not None else "no backtest"
+    return (f"{JOINT_FORMS.get(fit.law, fit.law)}: E = {fit.constants['E']:.3f}"
+            f"{_pm(tuple(fit.ci['E']) if 'E' in fit.ci else None, '.3f')}, {shown}; R² {fit.r2:.4f}; {backtest}")

@@ -27,6 +27,7 @@ __all__ = ["HUBER_DELTA", "LawFit", "fit_law", "r_squared"]
 
 # θ name -> (constant it bounds, how θ maps to the constant): for the bounds a fit reports.
 _BOUNDED = {"alpha": ("alpha", float), "beta": ("beta", float), "alpha_D": ("alpha_D", float),
+            "alpha_N": ("alpha_N", float),
             "e": ("E", math.exp), "log_r_star": ("R_star", math.exp)}
 
 
@@ -111,13 +112,28 @@ def fit_law(law: Law, points: Points, bootstrap: int = 100, seed: int = 0, ci_le
 
 def _bootstrap(law: Law, points: Points, optima: list[Optimum], resamples: int, seed: int,
                delta: float) -> list[dict[str, float]]:
-    """Constants of `resamples` refits, each to the points drawn with replacement (as counts)."""
+    """Constants of `resamples` refits, each to the fit's predictions plus resampled residuals.
+
+    The points of a sweep are a designed grid (the experimenter chose each N and D), so the
+    intervals resample the fit's log residuals onto its predictions (the residual bootstrap, Efron &
+    Tibshirani 1993, §9.5) instead of drawing points with replacement: from five points, most draws
+    would keep fewer distinct D than the law has constants, and the interval would only say so. The
+    residuals are centred and scaled by sqrt(n / (n − p)) for the p constants they were fitted with
+    (Davison & Hinkley 1997, §6.2).
+    """
     rng = np.random.default_rng(seed)
-    n = len(points)
-    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(resamples)]).astype(float)
-    bounds = [law.bounds(points.subset(row > 0)) for row in counts]  # E stays below each resample's own minimum
-    lower, upper = np.stack([b[0] for b in bounds]), np.stack([b[1] for b in bounds])
-    objective = HuberObjective(law, points, delta, weights=counts)
+    best = optima[0].theta
+    log_pred, _ = law.log_pred(best, points)
+    n, p = len(points), len(law.theta_names)
+    residuals = np.log(points.loss) - log_pred
+    residuals = (residuals - residuals.mean()) * math.sqrt(n / max(1, n - p))
+    targets = log_pred[None, :] + residuals[rng.integers(0, n, (resamples, n))]
+    upper_e = np.log(np.exp(targets).min(axis=1))  # E stays below each resample's own lowest loss
+    lower, upper = law.bounds(points)
+    lower, upper = np.tile(lower, (resamples, 1)), np.tile(upper, (resamples, 1))
+    if "e" in law.theta_names:
+        upper[:, law.theta_names.index("e")] = upper_e
+    objective = HuberObjective(law, points, delta, log_targets=targets)
     refits = refit_rows(objective, np.array([o.theta for o in optima]), lower, upper)
     return [law.constants(r.theta) for r in refits if r is not None]
 

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 
 from orchestrator.scaling.finite_json import dumps, finite
 from orchestrator.scaling.fit import LawFit, fit_law
-from orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, data_constrained_law
+from orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, KAPLAN_ND, data_constrained_law
 from orchestrator.scaling.points import Points, PointsError
 from pipelines.atomic import atomic_path
 
-LAWS = ("data", "kaplan", "chinchilla", "data-constrained")
+LAWS = ("data", "kaplan", "chinchilla", "kaplan-nd", "data-constrained")
 
 FITS_SCHEMA = pa.schema([
     ("law", pa.string()),
@@ -43,8 +43,8 @@ def fit(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level:
             part.group = float(n)
             fits.append(part)
         return fits
-    if law == "chinchilla":
-        return [fit_law(CHINCHILLA, points, bootstrap, seed, ci_level)]
+    if law in ("chinchilla", "kaplan-nd"):
+        return [fit_law(CHINCHILLA if law == "chinchilla" else KAPLAN_ND, points, bootstrap, seed, ci_level)]
     repeated = bool((points.epochs > 1.0 + 1e-9).any())
     result = fit_law(data_constrained_law(fit_r_star=repeated), points, bootstrap, seed, ci_level)
     if not repeated:

@@ -67,8 +67,10 @@ class Law:
         """The box θ is fitted in: E in (0, min observed loss], exponents in EXPONENT_RANGE."""
         lower, upper = np.full(len(self.theta_names), -np.inf), np.full(len(self.theta_names), np.inf)
         for i, name in enumerate(self.theta_names):
-            if name in ("alpha", "beta", "alpha_D"):
+            if name in ("alpha", "beta", "alpha_D", "alpha_N"):
                 lower[i], upper[i] = EXPONENT_RANGE
+                if name == "alpha_D" and "alpha_N" in self.theta_names:
+                    lower[i] = 0.01  # kaplan-nd divides by α_D
             elif name == "e":  # E = exp(e) > 0 always; above the lowest loss it could never be reached
                 upper[i] = math.log(float(points.loss.min()))
             elif name == "log_r_star":
@@ -144,6 +146,44 @@ KAPLAN_DATA = Law(
     constants=lambda t: {"D_c": math.exp(t[0] / t[1]) if t[1] > 1e-12 else math.inf, "alpha_D": float(t[1])},
 )
 
+# L(N, D) = E + [(N_c / N)^(α_N / α_D) + D_c / D]^α_D: Kaplan et al. (2020, eq. 1.5) with an
+# irreducible term. Kaplan et al. designed this form for runs early-stopped on a data set of D tokens:
+# at small D every size gives the same loss (the data limits them all), at large D each size flattens
+# to its own floor. Chinchilla's additive form can't express that interaction.
+#   log L = LSE(e, α_D · LSE(u_N, u_D)),  u_N = (α_N / α_D)(c_N − ln N),  u_D = c_D − ln D
+def _kaplan_nd_pred(t: np.ndarray, p: Points):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # far starts overflow; the fitter drops them
+        return _kaplan_nd_terms(t, p)
+
+
+def _kaplan_nd_terms(t: np.ndarray, p: Points):
+    c_n, alpha_n, c_d, alpha_d, e = (_col(t, i) for i in range(5))
+    ln_n, ln_d = np.log(p.params), np.log(p.tokens)
+    u_n = (alpha_n / alpha_d) * (c_n - ln_n)
+    u_d = np.broadcast_to(c_d - ln_d, u_n.shape)
+    w_n, w_d = np.empty_like(u_n), np.empty_like(u_n)
+    inner = log_sum_exp([u_n, u_d], [w_n, w_d])
+    v_e, v_k = np.empty_like(u_n), np.empty_like(u_n)
+    lse = log_sum_exp([np.broadcast_to(e, u_n.shape), alpha_d * inner], [v_e, v_k])
+    jac = np.stack([v_k * w_n * alpha_n,              # d/d c_N
+                    v_k * w_n * (c_n - ln_n),         # d/d α_N
+                    v_k * alpha_d * w_d,              # d/d c_D
+                    v_k * (inner - w_n * u_n),        # d/d α_D
+                    v_e], axis=1)                     # d/d e
+    return lse, jac
+
+
+KAPLAN_ND = Law(
+    name="kaplan-nd", theta_names=("c_N", "alpha_N", "c_D", "alpha_D", "e"),
+    grid=_grid(c_n=[5, 10, 15, 20, 25], alpha_n=[0.1, 0.3, 0.6, 1.0], c_d=[5, 10, 15, 20, 25],
+               alpha_d=[0.1, 0.3, 0.6, 1.0], e=[-1, 0, 0.5, 1]),
+    log_pred_batch=_kaplan_nd_pred,
+    constants=lambda t: {"E": math.exp(t[4]), "N_c": math.exp(t[0]), "alpha_N": float(t[1]),
+                         "D_c": math.exp(t[2]), "alpha_D": float(t[3])},
+    joint=True,
+)
+
+
 # Muennighoff et al. (2023): repeated data is worth less. With U unique tokens seen for 1 + R
 # epochs, the effective data is D' = U + U·R*·(1 − exp(−R / R*)); then L = E + A / N^α + B / D'^β.
 R_STAR_PUBLISHED = 15.4  # their fitted R*_D, used when no run repeated its data (R* is then unidentifiable)
@@ -189,4 +229,6 @@ def predict_loss(law: str, c: dict[str, float], params: np.ndarray | float, toke
         return (c["D_c"] / d) ** c["alpha_D"] + 0.0 * n
     if law == "data-constrained":
         return c["E"] + c["A"] / n ** c["alpha"] + c["B"] / effective_tokens(d, ep, c["R_star"]) ** c["beta"]
+    if law == "kaplan-nd":
+        return c["E"] + ((c["N_c"] / n) ** (c["alpha_N"] / c["alpha_D"]) + c["D_c"] / d) ** c["alpha_D"]
     raise ValueError(f"unknown law {law!r}")

@@ -48,9 +48,10 @@ def multistart(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray,
 
 def refit_rows(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray
                ) -> list[Optional[Optimum]]:
-    """For each row of objective.weights, the best optimum from every start, polished (None: no finite fit).
-    lower / upper are per row, shape (rows, P)."""
-    rows, k = len(objective.weights), len(starts)
+    """For each row of objective.weights (or of its log_targets), the best optimum from every start,
+    polished (None: no finite fit). lower / upper are per row, shape (rows, P)."""
+    rows = len(objective.weights if objective.weights is not None else objective.log_targets)
+    k = len(starts)
     member_row = np.repeat(np.arange(rows), k)  # member m fits row m // k from start m % k
     x0 = np.tile(starts, (rows, 1))
     res = minimize_batched(lambda x, m: objective.batch(x, member_row[m]), x0, lower[member_row], upper[member_row])

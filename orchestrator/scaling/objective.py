@@ -1,7 +1,8 @@
 """The fit objective: a Huber loss of log L̂ − log L, summed over points with per-point weights.
 
-Weights are how one objective serves every fit: all ones for the fit itself, counts for a
-bootstrap resample (a point drawn k times weighs k), and 0 for the points a backtest holds out.
+Weights are how one objective serves every fit: all ones for the fit itself, and 0 for the points a
+backtest holds out. Targets (log L per member and point) replace the measured losses for a residual
+bootstrap, whose every member fits its own synthetic losses.
 The batched form evaluates many θ at once (the fitter's starts or resamples), each member of the
 batch with its own row of weights.
 """
@@ -28,6 +29,7 @@ class HuberObjective:
     points: Points
     delta: float = HUBER_DELTA
     weights: Optional[np.ndarray] = None  # (members, n); None: every member weighs every point 1
+    log_targets: Optional[np.ndarray] = None  # (members, n) of log L; None: the points' measured losses
     # float32 halves the memory traffic of a pass: good enough to screen thousands of starts
     # (the polish that follows is float64); results are returned as float64 either way.
     dtype: type = np.float64
@@ -42,7 +44,8 @@ class HuberObjective:
     def _pass(self, theta: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points = self.points if self.dtype == np.float64 else self.points.astype(self.dtype)
         log_pred, jac = self.law.log_pred_batch(theta.astype(self.dtype), points)
-        r = log_pred - np.log(points.loss)
+        target = np.log(points.loss) if self.log_targets is None else self.log_targets[members].astype(self.dtype)
+        r = log_pred - target
         # huber'(r) is r clipped to ±δ, and huber(r) = huber'(r)·(r − huber'(r)/2) on both branches.
         d_r = np.clip(r, -self.delta, self.delta)
         value = d_r * (r - 0.5 * d_r)

@@ -61,12 +61,11 @@ def loss_vs_data(points: Points, fits: list[LawFit], out: Path, unit: str = "nat
 
 def _backtest_marks(ax, fit: LawFit, points: Points, color: str) -> None:
     """The held-out points' predictions by the fit that did not see them."""
-    backtest = getattr(fit, "backtest", None)
-    if not isinstance(backtest, dict) or not backtest.get("held_out"):
+    if fit.backtest is None:
         return
     tokens = {label: d for label, d in zip(points.labels, points.tokens)}
-    xs = [tokens.get(label) for label in backtest["held_out"]]
-    pairs = [(x, p) for x, p in zip(xs, backtest["predicted"]) if x is not None and p is not None]
+    xs = [tokens.get(label) for label in fit.backtest.held_out]
+    pairs = [(x, p) for x, p in zip(xs, fit.backtest.predicted) if x is not None and p is not None]
     if pairs:
         ax.scatter(*zip(*pairs), marker="x", s=60, color=color, zorder=4)
 

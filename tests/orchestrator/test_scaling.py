@@ -41,11 +41,13 @@ def test_chinchilla_fit_recovers_known_constants_within_its_intervals():
 
 
 def test_data_law_per_model_size_recovers_its_exponent():
-    fits = fit(synthetic(), "data", bootstrap=40)
+    fits = fit(synthetic(), "data", bootstrap=100)
     assert [f.group for f in fits] == sorted(set(synthetic().params))
+    # 95% residual-bootstrap intervals from 6 points each: most, not necessarily all, cover the truth
+    assert sum(within(f, "beta", TRUE["beta"]) for f in fits) >= 4
     for f in fits:
         # At fixed N the data law's E absorbs A/N^alpha; beta and B are the data term's own.
-        assert within(f, "beta", TRUE["beta"]) and f.r2 > 0.99
+        assert abs(f.constants["beta"] - TRUE["beta"]) < 0.03 and f.r2 > 0.99
         e_true = TRUE["E"] + TRUE["A"] / f.group ** TRUE["alpha"]
         assert abs(f.constants["E"] - e_true) / e_true < 0.05
 
