@@ -454,7 +454,7 @@ def report_cmd(
         console.print(f"L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
                       f"beta = {f.constants['beta']:.3f}" + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "")
                       + f", R² {f.r2:.4f}")
-    for note in rep.notes + [n for f in rep.data_fits + rep.joint_fits for n in f.notes]:
+    for note in rep.all_notes:
         console.print(f"note: {note}")
     for name, path in rep.plots.items():
         console.print(f"plot: {path}")

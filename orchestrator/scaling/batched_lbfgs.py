@@ -166,7 +166,8 @@ def _line_search(fun, idx, x, f, g, d, fresh, lo, hi, st: Settings) -> _Step:
         ft, gt = fun(xt, idx[j])
         sane = np.isfinite(ft) & np.all(np.isfinite(gt), axis=1)
         armijo = sane & (ft <= f[j] + st.c1 * t[j] * slope[j]) & (ft < f[j])
-        steep = (gt * d[j]).sum(axis=1) < st.c2 * slope[j]
+        with np.errstate(invalid="ignore", over="ignore"):  # a non-finite trial point is not `sane` anyway
+            steep = (gt * d[j]).sum(axis=1) < st.c2 * slope[j]
         better = armijo & (ft <= out.f[j])  # the best sufficient-decrease point so far
         keep = j[better]
         out.x[keep], out.f[keep], out.g[keep], out.ok[keep] = xt[better], ft[better], gt[better], True

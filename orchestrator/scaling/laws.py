@@ -24,6 +24,8 @@ from orchestrator.scaling.points import Points
 EXPONENT_RANGE = (0.0, 2.5)
 # R* (Muennighoff et al.): repeats worth something from a tenth of an epoch to ten thousand epochs.
 LOG_R_STAR_RANGE = (math.log(0.1), math.log(1e4))
+# Kaplan's N_c and D_c (as logs): from 1e-20 to 1e60, far past any model or data set, and finite.
+LOG_SCALE_RANGE = (math.log(1e-20), math.log(1e60))
 
 
 def log_sum_exp(terms: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
@@ -75,6 +77,8 @@ class Law:
                 upper[i] = math.log(float(points.loss.min()))
             elif name == "log_r_star":
                 lower[i], upper[i] = LOG_R_STAR_RANGE
+            elif name in ("c_N", "c_D"):  # log N_c, log D_c: any scale a float can hold
+                lower[i], upper[i] = LOG_SCALE_RANGE
         return lower, upper
 
 

@@ -42,8 +42,17 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def all_notes(self) -> list[str]:
+        """The report's notes and every fit's, each once."""
+        return all_notes(self.notes, self.data_fits + self.joint_fits)
+
+    @property
     def chinchilla(self) -> Optional[LawFit]:
         return next((f for f in self.joint_fits if f.law == "chinchilla"), None)
+
+
+def all_notes(notes: list[str], fits: list[LawFit]) -> list[str]:
+    return list(dict.fromkeys(notes + [n for f in fits for n in f.notes]))
 
 
 def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non_embedding", seed: int = 0,
@@ -133,7 +142,7 @@ def write_html(report_dir: Path, points: Points, data_fits: list[LawFit], joint_
     images = "\n".join(f'<h2>{html.escape(name.replace("_", " "))}</h2><img src="{p.relative_to(report_dir)}" '
                        f'alt="{html.escape(name)}">' for name, p in figures.items())
     answer_html = "".join(f"<li>{html.escape(a)}</li>" for a in answers)
-    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes + [n for f in data_fits + joint_fits for n in f.notes])
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in all_notes(notes, data_fits + joint_fits))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>scalelab report: {html.escape(report_dir.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:13px}}
