@@ -218,6 +218,14 @@ def sweep(
 
     try:
         cfg = load_sweep_config(config, list(set_))
+        if dry_run and cfg.tokens.policy == "isoflop":
+            from orchestrator.isoflop_plan import plan_isoflop
+            from orchestrator.isoflop_table import isoflop_table
+
+            iso = plan_isoflop(cfg, str(config))
+            console.print(isoflop_table(iso, f"IsoFLOP sweep {cfg.name}: {len(iso)} runs on {cfg.resources.workers} "
+                                             f"workers each; FLOPs = flops_per_token × tokens (attention and output layer included)"))
+            return
         if dry_run:
             runs = plan_sweep(cfg, str(config))
             console.print(plan_table(runs, f"sweep {cfg.name}: {len(runs)} runs on {cfg.resources.workers} workers each"))
