@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from orchestrator.scaling import plots
 from orchestrator.scaling.fit import LawFit
 from orchestrator.scaling.fits import fit, write_fits
+from orchestrator.scaling.isoflop_report import IsoFlopReport, isoflop_html, isoflop_report
 from orchestrator.scaling.points import Points, PointsError, load_points
 
 
@@ -30,6 +31,7 @@ class Report:
     plots: dict[str, Path]
     html: Path
     notes: list[str] = field(default_factory=list)
+    isoflop: Optional[IsoFlopReport] = None
 
 
 def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non_embedding", seed: int = 0) -> Report:
@@ -59,8 +61,16 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
     if chinchilla:
         figures["chinchilla_contours"] = plots.chinchilla_contours(chinchilla, points,
                                                                    report_dir / "plots" / "chinchilla_contours.png")
-    page = write_html(report_dir, points, data_fits, chinchilla, figures, notes)
-    return Report(report_dir, points, data_fits, chinchilla, figures, page, notes)
+    try:
+        isoflop = isoflop_report(report_dir, params, bootstrap, seed)  # None: no runs with a flops_budget
+    except PointsError as exc:
+        isoflop = None
+        notes.append(f"IsoFLOP fit skipped: {exc}")
+    if isoflop:
+        figures["isoflop"] = isoflop.plot
+    page = write_html(report_dir, points, data_fits, chinchilla, figures, notes,
+                      isoflop_html(isoflop) if isoflop else "")
+    return Report(report_dir, points, data_fits, chinchilla, figures, page, notes, isoflop)
 
 
 def _constants_html(f: LawFit) -> str:
@@ -73,7 +83,7 @@ def _constants_html(f: LawFit) -> str:
 
 
 def write_html(report_dir: Path, points: Points, data_fits: list[LawFit], chinchilla: Optional[LawFit],
-               figures: dict[str, Path], notes: list[str]) -> Path:
+               figures: dict[str, Path], notes: list[str], extra_html: str = "") -> Path:
     runs = pq.read_table(report_dir / "runs.parquet").to_pylist()
     cols = ["run_id", "status", "scale", "model", "unique_tokens", "params", "params_non_embedding",
             "tokens_seen", "epochs", "final_val_loss", "best_val_loss", "attempts", "wall_time_s"]
@@ -99,6 +109,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:10
 validation loss in nats per token. Intervals are bootstrap percentiles over resampled runs.</p>
 <h2>Fitted constants</h2><table>{fits_rows}</table>
 <ul>{note_html}</ul>
+{extra_html}
 {images}
 <h2>Runs</h2><table><tr>{"".join(f"<th>{c}</th>" for c in cols)}</tr>
 {rows}</table>

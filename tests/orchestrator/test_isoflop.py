@@ -15,6 +15,11 @@ import pytest
 from orchestrator.isoflop_plan import plan_isoflop, prior_optimum
 from orchestrator.plan import SweepError, plan_sweep
 from orchestrator.reports import RUNS_SCHEMA, run_row
+from orchestrator.scaling.isoflop_fit import fit_isoflop
+from orchestrator.scaling.isoflop_points import IsoFlopPoints
+from orchestrator.scaling.laws import predict_loss
+from orchestrator.scaling.optimal import compute_optimal
+from orchestrator.scaling.points import PointsError
 from orchestrator.sweep_config import SweepConfig
 from scalelab.config_errors import ConfigError, validate
 from training.config import REPO
@@ -122,3 +127,73 @@ def test_one_line_errors_name_the_field(corpus, tmp_path):
     data = sweep(corpus, tmp_path).model_dump()
     with pytest.raises(ConfigError, match="tokens.policy isoflop and the isoflop section"):
         validate(SweepConfig, {**data, "isoflop": None}, "iso.yaml")
+
+
+# Approach 2 on losses drawn from known Chinchilla constants, with C = 6·N·D.
+TRUE = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.30}
+BUDGETS = np.geomspace(1e17, 1e20, 4)
+A_TRUE = TRUE["beta"] / (TRUE["alpha"] + TRUE["beta"])  # N_opt ∝ C^a
+B_TRUE = TRUE["alpha"] / (TRUE["alpha"] + TRUE["beta"])  # D_opt ∝ C^b
+
+
+def isoflop_synthetic(noise=0.0, seed=0, sizes=7, spread=3.0, centre=1.0, counted=False) -> IsoFlopPoints:
+    """`sizes` per budget, log-spaced over centre·N_opt/spread .. centre·N_opt·spread, each trained on C/(6N)."""
+    rng = np.random.default_rng(seed)
+    n = np.concatenate([compute_optimal(TRUE, c)["params"] * centre * np.geomspace(1 / spread, spread, sizes)
+                        for c in BUDGETS])
+    c = np.repeat(BUDGETS, sizes)
+    d = c / (6 * n)
+    loss = predict_loss("chinchilla", TRUE, n, d) + rng.normal(0, noise, n.size)
+    return IsoFlopPoints(n, loss, c, d, 6 * n if counted else None, [str(i) for i in range(n.size)], "synthetic",
+                         "as given")
+
+
+def test_approach2_recovers_the_analytic_optimum():
+    result = fit_isoflop(isoflop_synthetic(), bootstrap=0)
+    assert result.d_rule == "6N" and "C = 6ND" in result.notes[0] and len(result.budgets) == 4
+    for b in result.budgets:
+        truth = compute_optimal(TRUE, b.budget)
+        # A parabola in ln N is not the exact valley: ~0.3% off at a 9x span of sizes, centred.
+        assert b.params_opt == pytest.approx(truth["params"], rel=0.01)
+        assert b.tokens_opt == pytest.approx(b.budget / (6 * b.params_opt))
+        assert b.tokens_opt == pytest.approx(truth["tokens"], rel=0.01)
+        assert b.loss_opt == pytest.approx(truth["loss"], abs=1e-3) and not b.extrapolated
+    assert result.params_law.exponent == pytest.approx(A_TRUE, abs=2e-3)
+    assert result.tokens_law.exponent == pytest.approx(B_TRUE, abs=2e-3)
+    assert result.params_law.exponent + result.tokens_law.exponent == pytest.approx(1.0)  # N*·D* = C/6
+    g = compute_optimal(TRUE, 1.0)["params"]  # N_opt = G·C^a, so the coefficient is N_opt at C = 1
+    assert result.params_law.coefficient == pytest.approx(g, rel=0.02)
+    assert result.params_law.r2 > 0.9999
+
+
+def test_minimum_outside_the_sizes_is_flagged():
+    result = fit_isoflop(isoflop_synthetic(spread=2.0, centre=0.2), bootstrap=0)
+    assert all(b.extrapolated for b in result.budgets)
+    assert any("outside the sizes trained" in n for n in result.notes)
+
+
+def test_bootstrap_intervals_contain_the_truth():
+    covered, total = 0, 0
+    for seed in range(8):
+        result = fit_isoflop(isoflop_synthetic(noise=0.005, seed=seed), bootstrap=100, seed=seed)
+        assert result.replicates == 100
+        for b in result.budgets:
+            truth = compute_optimal(TRUE, b.budget)
+            lo, hi = b.params_ci
+            assert lo < b.params_opt < hi and b.tokens_ci[0] < b.tokens_opt < b.tokens_ci[1]
+            covered += lo <= truth["params"] <= hi and b.tokens_ci[0] <= truth["tokens"] <= b.tokens_ci[1]
+            total += 1
+        if seed == 0:
+            lo, hi = result.params_law.exponent_ci
+            assert lo <= A_TRUE <= hi and hi - lo < 0.05
+            assert result.tokens_law.exponent_ci[0] <= B_TRUE <= result.tokens_law.exponent_ci[1]
+    assert covered / total >= 0.8, (covered, total)  # 95% intervals, a little bias from the parabola
+
+
+def test_three_sizes_per_budget_fit_but_give_no_intervals():
+    result = fit_isoflop(isoflop_synthetic(noise=0.005, sizes=3), bootstrap=50)
+    assert len(result.budgets) == 4 and result.replicates == 0
+    assert all(b.params_ci is None for b in result.budgets) and result.params_law.exponent_ci is None
+    assert any("exactly 3 sizes" in n for n in result.notes)
+    with pytest.raises(PointsError, match="no budget has a loss minimum over >= 3 sizes"):
+        fit_isoflop(isoflop_synthetic(sizes=2))
