@@ -6,20 +6,28 @@ tokenizer and scales), and the fits run on losses drawn from known Chinchilla co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.isoflop_plan import plan_isoflop, prior_optimum
 from orchestrator.plan import SweepError, plan_sweep
 from orchestrator.reports import RUNS_SCHEMA, run_row
+from orchestrator.scaling.fit import fit_law
+from orchestrator.scaling.fits import FITS_SCHEMA
+from orchestrator.scaling.isoflop_compare import approach3_optimum, compare, law_points
 from orchestrator.scaling.isoflop_fit import fit_isoflop
-from orchestrator.scaling.isoflop_points import IsoFlopPoints
-from orchestrator.scaling.laws import predict_loss
+from orchestrator.scaling.isoflop_points import IsoFlopPoints, isoflop_points
+from orchestrator.scaling.isoflop_report import isoflop_html, isoflop_report
+from orchestrator.scaling.laws import CHINCHILLA, predict_loss
 from orchestrator.scaling.optimal import compute_optimal
 from orchestrator.scaling.points import PointsError
+from orchestrator.scaling.query import query
 from orchestrator.sweep_config import SweepConfig
 from scalelab.config_errors import ConfigError, validate
 from training.config import REPO
@@ -197,3 +205,85 @@ def test_three_sizes_per_budget_fit_but_give_no_intervals():
     assert any("exactly 3 sizes" in n for n in result.notes)
     with pytest.raises(PointsError, match="no budget has a loss minimum over >= 3 sizes"):
         fit_isoflop(isoflop_synthetic(sizes=2))
+
+
+def chinchilla_fit(points: IsoFlopPoints):
+    """Approach 3 on the points, L-BFGS from one start near the truth (the full grid takes minutes here)."""
+    start = (math.log(300.0), 0.3, math.log(1000.0), 0.3, math.log(1.7))
+    return fit_law(dataclasses.replace(CHINCHILLA, grid=[start]), law_points(points), bootstrap=0)
+
+
+def test_approach3_beside_approach2_under_the_same_flop_count():
+    points = isoflop_synthetic(noise=0.002)
+    result = fit_isoflop(points, bootstrap=0)
+    comparison = compare(points, result, chinchilla_fit(points))
+    assert comparison.chinchilla.constants["alpha"] == pytest.approx(0.34, abs=0.05)
+    for row, b in zip(comparison.rows, result.budgets):
+        closed = compute_optimal(comparison.chinchilla.constants, row.budget)  # the 6N rule: C = 6ND
+        assert (row.params_approach3, row.tokens_approach3) == (closed["params"], closed["tokens"])
+        assert row.params_approach2 == b.params_opt
+        truth = compute_optimal(TRUE, row.budget)["params"]
+        assert row.params_approach3 == pytest.approx(truth, rel=0.1) and row.params_approach2 == pytest.approx(truth, rel=0.05)
+
+
+def test_counted_flops_per_token_set_d_and_approach3():
+    # Runs that counted 6N FLOPs per token: interpolation between sizes gives 6N again, and the
+    # numeric approach-3 optimum along C = flops_per_token(N)·D equals the closed form.
+    points = isoflop_synthetic(counted=True)
+    assert points.d_rule == "flops_per_token"
+    assert points.flops_per_token(np.array([1e5, 3e7, 1e11])) == pytest.approx([6e5, 1.8e8, 6e11])
+    n3, d3, l3 = approach3_optimum(TRUE, points, 1e19)
+    closed = compute_optimal(TRUE, 1e19)
+    assert (n3, d3, l3) == pytest.approx((closed["params"], closed["tokens"], closed["loss"]), rel=1e-5)
+    # With output-layer and attention FLOPs the same budget buys fewer tokens, so the optimum moves.
+    heavy = dataclasses.replace(points, counted_flops_per_token=6 * points.params + 4e6)
+    n_heavy, d_heavy, _ = approach3_optimum(TRUE, heavy, 1e19)
+    assert d_heavy == pytest.approx(1e19 / heavy.flops_per_token(n_heavy)) and d_heavy < closed["tokens"]
+    grid = np.geomspace(n_heavy / 3, n_heavy * 3, 2001)  # brute force agrees
+    brute = grid[np.argmin(predict_loss("chinchilla", TRUE, grid, heavy.tokens_at(1e19, grid)))]
+    assert n_heavy == pytest.approx(brute, rel=2e-3)
+
+
+def runs_table(points: IsoFlopPoints) -> pa.Table:
+    """A sweep's runs.parquet for the points, with one failed run and one run of a data sweep (no budget)."""
+    rows = []
+    for i, (n, loss, c, d) in enumerate(zip(points.params, points.loss, points.budget, points.tokens)):
+        rows.append({"run_id": f"C{c:.0e}-m{i}-s0-0000000{i % 10}", "status": "complete", "params": int(n * 1.2),
+                     "params_non_embedding": int(n), "final_val_loss": float(loss), "tokens_seen": int(d),
+                     "flops": 6.0 * int(n) * int(d), "flops_budget": float(c), "unique_tokens": int(d)})
+    rows.append({**rows[0], "run_id": "failed", "status": "failed", "final_val_loss": None})
+    rows.append({**rows[0], "run_id": "data-sweep", "flops_budget": None, "final_val_loss": 9.0})
+    return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
+
+
+def test_report_writes_fits_the_plot_and_a_query_view(tmp_path):
+    points = isoflop_synthetic(noise=0.003)
+    pq.write_table(runs_table(points), tmp_path / "runs.parquet")
+    pq.write_table(pa.Table.from_pylist([{"law": "data", "constant": "E", "value": 2.0}], schema=FITS_SCHEMA),
+                   tmp_path / "fits.parquet")  # another law's rows stay
+    read = isoflop_points(pq.read_table(tmp_path / "runs.parquet"), "runs.parquet")
+    assert len(read) == len(points) and read.d_rule == "flops_per_token" and read.n_kind == "non_embedding"
+
+    rep = isoflop_report(tmp_path, bootstrap=40, chinchilla=chinchilla_fit(read))
+    png = (tmp_path / "plots" / "isoflop.png").read_bytes()
+    assert rep.plot == tmp_path / "plots" / "isoflop.png" and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    doc = json.loads((tmp_path / "fits.json").read_text())["isoflop"]
+    assert [b["flops"] for b in doc["budgets"]] == pytest.approx(list(BUDGETS))
+    assert doc["params_law"]["exponent"] == pytest.approx(A_TRUE, abs=0.02) and doc["replicates"] == 40
+    assert len(doc["approach3"]["optima"]) == 4
+    fits = query("SELECT law, constant, value, ci_low, ci_high FROM fits ORDER BY law, constant", tmp_path).to_pylist()
+    assert [(r["law"], r["constant"]) for r in fits] == [("data", "E"), ("isoflop", "G_D"), ("isoflop", "G_N"),
+                                                         ("isoflop", "a"), ("isoflop", "b")]
+    a = next(r for r in fits if r["constant"] == "a")
+    assert a["ci_low"] <= a["value"] <= a["ci_high"]
+    budgets = query("SELECT flops_budget, params_opt, params_approach3 FROM isoflop ORDER BY 1", tmp_path).to_pylist()
+    for row, c in zip(budgets, BUDGETS):
+        truth = compute_optimal(TRUE, c)["params"]
+        assert row["params_opt"] == pytest.approx(truth, rel=0.05) and row["params_approach3"] == pytest.approx(truth, rel=0.1)
+    page = isoflop_html(rep)
+    assert page.count("<tr>") == 5 and "N* = " in page and "approach 3" in page
+
+    # Written again (a second `scalelab report`), the isoflop rows are replaced, not added.
+    isoflop_report(tmp_path, bootstrap=0, approach3=False)
+    assert query("SELECT count(*) AS n FROM fits WHERE law = 'isoflop'", tmp_path).column("n")[0].as_py() == 4
+    assert json.loads((tmp_path / "fits.json").read_text())["isoflop"]["approach3"] is None
