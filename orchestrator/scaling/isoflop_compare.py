@@ -5,15 +5,16 @@ Approach 2 is biased at small scale (the valleys are not parabolas, sizes sit un
 minimum); approach 3 has its own biases (the functional form, the Huber fit). Seeing both at every
 budget shows how much the answer depends on the method.
 
-The Chinchilla fit here uses D = the tokens each run trained on (an IsoFLOP run sees each once),
-not the scale's unique tokens that a data sweep's fit reads: an IsoFLOP run uses only part of its
-scale. Both optima spend the budget the same way: with the 6N rule (C = 6ND) approach 3's optimum
+The Chinchilla fit here (`fit_approach3`) uses D = the tokens each run trained on (an IsoFLOP run
+sees each once), not the scale's unique tokens that a data sweep's fit reads: an IsoFLOP run uses
+only part of its scale. Both optima spend the budget the same way: with the 6N rule (C = 6ND) approach 3's optimum
 is `compute_optimal`'s closed form; with counted FLOPs per token it is the minimum over N of
 L(N, C / flops_per_token(N)), found numerically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -21,14 +22,14 @@ from typing import Any, Optional
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from orchestrator.scaling.fit import LawFit
-from orchestrator.scaling.fits import fit
+from orchestrator.scaling.fit import LawFit, fit_law
 from orchestrator.scaling.isoflop_fit import IsoFlopFit
 from orchestrator.scaling.isoflop_points import RULE_6N, IsoFlopPoints
-from orchestrator.scaling.laws import predict_loss
+from orchestrator.scaling.laws import CHINCHILLA, predict_loss
 from orchestrator.scaling.optimal import compute_optimal
 from orchestrator.scaling.points import Points, PointsError
 
+GRID_STRIDE = 10  # 450 of the grid's 4,500 starts
 
 @dataclass(frozen=True)
 class OptimumRow:
@@ -79,16 +80,24 @@ def law_points(points: IsoFlopPoints) -> Points:
                   points.n_kind)
 
 
-def compare(points: IsoFlopPoints, approach2: IsoFlopFit, chinchilla: Optional[LawFit] = None) -> Optional[Comparison]:
-    """Both optima per budget, from `chinchilla` (default: approach 3 fitted here on the IsoFLOP runs, no
-    bootstrap: only its optimum is shown); None where approach 3 can't be fitted."""
+def fit_approach3(points: IsoFlopPoints, start: Optional[LawFit] = None) -> Optional[LawFit]:
+    """Approach 3 on the IsoFLOP runs, for the comparison only (no bootstrap): L-BFGS from every
+    GRID_STRIDE-th start of Hoffmann et al.'s grid and from `start` (say, the report's own Chinchilla
+    fit, which sits near). The whole grid again would double the time of a report that already fits it."""
+    if len(np.unique(points.params)) < 2 or len(set(zip(points.params, points.tokens))) < 5:
+        return None
+    starts = ([tuple(start.theta)] if start is not None else []) + CHINCHILLA.grid[::GRID_STRIDE]
+    try:
+        return fit_law(dataclasses.replace(CHINCHILLA, grid=starts), law_points(points), bootstrap=0)
+    except PointsError:
+        return None
+
+
+def compare(points: IsoFlopPoints, approach2: IsoFlopFit, chinchilla: Optional[LawFit]) -> Optional[Comparison]:
+    """Both optima per budget, approach 3's from `chinchilla` (a fit of these runs, e.g. `fit_approach3`);
+    None without one, or where it has no optimum (α or β not positive)."""
     if chinchilla is None:
-        if len(np.unique(points.params)) < 2 or len(set(zip(points.params, points.tokens))) < 5:
-            return None
-        try:
-            (chinchilla,) = fit(law_points(points), "chinchilla", bootstrap=0)
-        except PointsError:
-            return None
+        return None
     c = chinchilla.constants
     if not (c["alpha"] > 0 and c["beta"] > 0):
         return None

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from orchestrator.scaling.fit import LawFit
 from orchestrator.scaling.fits import FITS_SCHEMA
-from orchestrator.scaling.isoflop_compare import Comparison, compare
+from orchestrator.scaling.isoflop_compare import Comparison, compare, fit_approach3
 from orchestrator.scaling.isoflop_fit import IsoFlopFit, PowerLaw, fit_isoflop
 from orchestrator.scaling.isoflop_plot import isoflop_plot
 from orchestrator.scaling.isoflop_points import isoflop_points
@@ -105,17 +105,18 @@ def write_isoflop(report_dir: Path, result: IsoFlopFit, comparison: Optional[Com
 
 
 def isoflop_report(report_dir: str | Path, params: str = "non_embedding", bootstrap: int = 200, seed: int = 0,
-                   chinchilla: Optional[LawFit] = None, approach3: bool = True) -> Optional[IsoFlopReport]:
+                   chinchilla: Optional[LawFit] = None, approach3: bool = True,
+                   start: Optional[LawFit] = None) -> Optional[IsoFlopReport]:
     """Fit, write and plot the report folder's IsoFLOP runs; None when runs.parquet has none.
 
-    `chinchilla`: an approach-3 fit with D = tokens trained to compare with; by default one is fitted
-    here on the IsoFLOP runs (`approach3=False` skips the comparison)."""
+    `chinchilla`: an approach-3 fit of these runs with D = tokens trained to compare with; by default
+    one is fitted here, also from `start` (`approach3=False` skips the comparison)."""
     report_dir = Path(report_dir)
     points = isoflop_points(pq.read_table(report_dir / "runs.parquet"), str(report_dir / "runs.parquet"), params)
     if points is None:
         return None
     result = fit_isoflop(points, bootstrap=bootstrap, seed=seed)
-    comparison = compare(points, result, chinchilla) if approach3 else None
+    comparison = compare(points, result, chinchilla or fit_approach3(points, start)) if approach3 else None
     table = write_isoflop(report_dir, result, comparison)
     plot = isoflop_plot(points, result, report_dir / "plots" / "isoflop.png", comparison)
     return IsoFlopReport(result, comparison, plot, table)

@@ -62,7 +62,7 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
         figures["chinchilla_contours"] = plots.chinchilla_contours(chinchilla, points,
                                                                    report_dir / "plots" / "chinchilla_contours.png")
     try:
-        isoflop = isoflop_report(report_dir, params, bootstrap, seed)  # None: no runs with a flops_budget
+        isoflop = isoflop_report(report_dir, params, bootstrap, seed, start=chinchilla)  # None: no IsoFLOP runs
     except PointsError as exc:
         isoflop = None
         notes.append(f"IsoFLOP fit skipped: {exc}")
