@@ -120,13 +120,14 @@ def _budget_models(models: list[SizedModel], budget: float, spec: IsoFlopSpec, s
         small = min(models, key=lambda m: m.flops_per_token * m.step_tokens)
         raise SweepError(f"{source}: isoflop.budgets: {budget:.3g} FLOPs buys less than one optimizer step of any "
                          f"model; the cheapest step ({small.entry.name}: {small.step_tokens:,} tokens × "
-                         f"{small.flops_per_token:.3g} FLOPs/token) costs {small.flops_per_token * small.step_tokens:.3g}")
+                         f"{small.flops_per_token:.3g} FLOPs/token) costs "
+                         f"{small.flops_per_token * small.step_tokens:.3g}")
     n_opt = prior_optimum(spec, budget)
     chosen = pick_sizes(trainable, n_opt, spec)
     if len(chosen) < 3:
         found = ", ".join(f"{m.entry.name} ({human_count(m.params)})" for m in chosen) or "none"
-        raise SweepError(f"{source}: models: at budget {budget:.3g} FLOPs the prior's N_opt is {human_count(n_opt)} and "
-                         f"only {len(chosen)} model(s) within isoflop.spread {spec.spread:g}× of it get a step "
+        raise SweepError(f"{source}: models: at budget {budget:.3g} FLOPs the prior's N_opt is {human_count(n_opt)} "
+                         f"and only {len(chosen)} model(s) within isoflop.spread {spec.spread:g}× of it get a step "
                          f"({found}); a parabola needs 3: add sizes near {human_count(n_opt)} or widen isoflop.spread")
     return chosen
 

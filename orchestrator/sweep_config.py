@@ -90,7 +90,8 @@ class SweepConfig(Section):
     def _isoflop_section(self) -> "SweepConfig":
         # The policy and its section come together: one without the other is a half-edited config.
         if (self.tokens.policy == "isoflop") != (self.isoflop is not None):
-            raise ValueError("tokens.policy isoflop and the isoflop section (budgets, ...) go together: give both or neither")
+            raise ValueError("tokens.policy isoflop and the isoflop section (budgets, ...) go together: "
+                             "give both or neither")
         return self
 
     def model_entries(self) -> list[ModelEntry]:

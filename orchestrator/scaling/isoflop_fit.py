@@ -188,7 +188,8 @@ def fit_isoflop(points: IsoFlopPoints, bootstrap: int = 200, seed: int = 0, ci_l
         notes.append("no FLOPs per token in the table: D* = C / (6·N*), i.e. C = 6ND")
     fits = _budget_fits(points, notes)
     if not fits:
-        raise PointsError(f"{points.source}: no budget has a loss minimum over >= 3 sizes; approach 2 has nothing to fit")
+        raise PointsError(f"{points.source}: no budget has a loss minimum over >= 3 sizes; "
+                          f"approach 2 has nothing to fit")
     budgets = np.array([f.budget for f in fits])
     n_opt = np.array([f.params_opt for f in fits])
     d_opt = np.array([f.tokens_opt for f in fits])

@@ -223,7 +223,8 @@ def test_approach3_beside_approach2_under_the_same_flop_count():
         assert (row.params_approach3, row.tokens_approach3) == (closed["params"], closed["tokens"])
         assert row.params_approach2 == b.params_opt
         truth = compute_optimal(TRUE, row.budget)["params"]
-        assert row.params_approach3 == pytest.approx(truth, rel=0.1) and row.params_approach2 == pytest.approx(truth, rel=0.05)
+        assert row.params_approach3 == pytest.approx(truth, rel=0.1)
+        assert row.params_approach2 == pytest.approx(truth, rel=0.05)
 
 
 def test_counted_flops_per_token_set_d_and_approach3():
@@ -279,7 +280,8 @@ def test_report_writes_fits_the_plot_and_a_query_view(tmp_path):
     budgets = query("SELECT flops_budget, params_opt, params_approach3 FROM isoflop ORDER BY 1", tmp_path).to_pylist()
     for row, c in zip(budgets, BUDGETS):
         truth = compute_optimal(TRUE, c)["params"]
-        assert row["params_opt"] == pytest.approx(truth, rel=0.05) and row["params_approach3"] == pytest.approx(truth, rel=0.1)
+        assert row["params_opt"] == pytest.approx(truth, rel=0.05)
+        assert row["params_approach3"] == pytest.approx(truth, rel=0.1)
     page = isoflop_html(rep)
     assert page.count("<tr>") == 5 and "N* = " in page and "approach 3" in page
 
