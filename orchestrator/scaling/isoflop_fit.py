@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from orchestrator.scaling.isoflop_points import IsoFlopPoints
+from orchestrator.scaling.isoflop_points import RULE_6N, IsoFlopPoints
 from orchestrator.scaling.points import PointsError
 
 Interval = Optional[tuple[float, float]]
@@ -184,7 +184,7 @@ def _with_law_intervals(law: Optional[PowerLaw], budgets: np.ndarray, samples: n
 def fit_isoflop(points: IsoFlopPoints, bootstrap: int = 200, seed: int = 0, ci_level: float = 0.95) -> IsoFlopFit:
     """Approach 2 on the points: parabolas per budget, power laws over budgets, bootstrap intervals."""
     notes: list[str] = []
-    if points.d_rule == "6N":
+    if points.d_rule == RULE_6N:
         notes.append("no FLOPs per token in the table: D* = C / (6·N*), i.e. C = 6ND")
     fits = _budget_fits(points, notes)
     if not fits:

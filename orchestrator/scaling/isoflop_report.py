@@ -26,7 +26,7 @@ from orchestrator.scaling.fits import FITS_SCHEMA
 from orchestrator.scaling.isoflop_compare import Comparison, compare, fit_approach3
 from orchestrator.scaling.isoflop_fit import IsoFlopFit, PowerLaw, fit_isoflop
 from orchestrator.scaling.isoflop_plot import isoflop_plot
-from orchestrator.scaling.isoflop_points import isoflop_points
+from orchestrator.scaling.isoflop_points import RULE_6N, isoflop_points
 from pipelines.atomic import atomic_path
 
 LAW = "isoflop"
@@ -145,7 +145,7 @@ def isoflop_html(rep: IsoFlopReport) -> str:
             laws.append(f"{name} = {law.coefficient:.4g}{_interval(law.coefficient_ci)} · C^{law.exponent:.4f}"
                         f"{_interval(law.exponent_ci)}")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
-    rule = "C / (6·N*)" if result.d_rule == "6N" else "C / FLOPs per token at N* (as the runs counted them)"
+    rule = "C / (6·N*)" if result.d_rule == RULE_6N else "C / FLOPs per token at N* (as the runs counted them)"
     return (f"<h2>IsoFLOP (approach 2)</h2><p>Per budget, a parabola of loss in ln N; N is "
             f"{html.escape(result.n_kind.replace('_', '-'))} parameters; D* = {html.escape(rule)}. Approach 3: the "
             f"minimum of a Chinchilla fit of the same runs (D = tokens trained) under the same FLOP count. "
