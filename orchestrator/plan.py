@@ -42,6 +42,7 @@ class RunSpec:
     epochs: float
     flops_6nd: float      # 6 × N (all) × tokens
     gpu_hours: Optional[float]
+    budget_flops: Optional[float] = None  # C of an IsoFLOP run (orchestrator/isoflop_plan.py)
 
     @property
     def run_dir(self) -> Path:
@@ -71,6 +72,11 @@ def _length(sweep: SweepConfig, params: int) -> dict[str, Any]:
 
 def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec]:
     """Expand the sweep into runs; raise SweepError naming the field for anything that can't run."""
+    if sweep.tokens.policy == "isoflop":
+        # Imported here: the IsoFLOP planner builds its runs with this function, so it imports this module.
+        from orchestrator.isoflop_plan import plan_isoflop
+
+        return [run.spec for run in plan_isoflop(sweep, source)]
     corpus_dir = Path(sweep.corpus).expanduser().resolve()
     try:
         corpus = Corpus(corpus_dir)

@@ -37,6 +37,7 @@ RUNS_SCHEMA = pa.schema([
     ("params_non_embedding", pa.int64()),  # Kaplan's N
     ("planned_tokens", pa.int64()),
     ("planned_steps", pa.int64()),
+    ("flops_budget", pa.float64()),     # C of an IsoFLOP run (tokens.policy isoflop); null otherwise
     # The run's summary.json (null until complete).
     ("tokens_seen", pa.int64()),
     ("epochs", pa.float64()),
@@ -77,7 +78,7 @@ def run_row(sweep: str, spec, status: str, attempts: int, started_at: Optional[s
                finished_at=finished_at or summary.get("finished_at"), error=error, scale=spec.scale,
                model=spec.model, seed=spec.seed, run_dir=str(spec.run_dir), unique_tokens=spec.unique_tokens,
                params=spec.params, params_non_embedding=spec.params_non_embedding,
-               planned_tokens=spec.tokens, planned_steps=spec.steps)
+               planned_tokens=spec.tokens, planned_steps=spec.steps, flops_budget=spec.budget_flops)
     return row
 
 

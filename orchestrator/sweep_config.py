@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from orchestrator.isoflop_config import IsoFlopSpec
 from pipelines.config import Section
 from scalelab.config_errors import load_model
 from training.config import EarlyStopSpec
@@ -34,10 +35,11 @@ class TokensPolicy(Section):
     epochs (the data-limited regime a data-scaling law measures; training/early_stop.py);
     epochs: `value` passes over the run's scale (1 = each unique token once);
     per_param: `value` × N tokens, N = all parameters (Chinchilla's ~20 is compute-optimal);
-    fixed: `value` tokens for every run.
+    fixed: `value` tokens for every run;
+    isoflop: the run's compute budget buys its tokens (the sweep's `isoflop` section; `value` unused).
     """
 
-    policy: Literal["early_stop", "epochs", "per_param", "fixed"] = "early_stop"
+    policy: Literal["early_stop", "epochs", "per_param", "fixed", "isoflop"] = "early_stop"
     value: float = Field(64.0, gt=0)
     early_stop: EarlyStopSpec = EarlyStopSpec()
 
@@ -86,6 +88,7 @@ class SweepConfig(Section):
     storage: Optional[str] = Field(None, description="Run folders and checkpoints, on storage every node "
                                                      "reaches; default: OUTPUT/runs.")
     assumed_mfu: float = Field(0.4, gt=0, le=1, description="MFU assumed for the GPU-hour estimate.")
+    isoflop: Optional[IsoFlopSpec] = Field(None, description="Budgets and sizes of `tokens: {policy: isoflop}`.")
 
     @field_validator("models")
     @classmethod
@@ -105,6 +108,14 @@ class SweepConfig(Section):
         if len(set(values)) != len(values):
             raise ValueError(f"values repeat: {values}")
         return values
+
+    @model_validator(mode="after")
+    def _isoflop_section(self) -> "SweepConfig":
+        # The policy and its section come together: one without the other is a half-edited config.
+        if (self.tokens.policy == "isoflop") != (self.isoflop is not None):
+            raise ValueError("tokens.policy isoflop and the isoflop section (budgets, ...) go together: "
+                             "give both or neither")
+        return self
 
     def model_entries(self) -> list[ModelEntry]:
         return [ModelEntry(name=m, preset=m) if isinstance(m, str) else m for m in self.models]

@@ -218,6 +218,14 @@ def sweep(
 
     try:
         cfg = load_sweep_config(config, list(set_))
+        if dry_run and cfg.tokens.policy == "isoflop":
+            from orchestrator.isoflop_plan import plan_isoflop
+            from orchestrator.isoflop_table import isoflop_table
+
+            iso = plan_isoflop(cfg, str(config))
+            console.print(isoflop_table(iso, f"IsoFLOP sweep {cfg.name}: {len(iso)} runs on {cfg.resources.workers} "
+                                             f"workers each; FLOPs = flops_per_token × tokens (attention and output layer included)"))
+            return
         if dry_run:
             runs = plan_sweep(cfg, str(config))
             console.print(plan_table(runs, f"sweep {cfg.name}: {len(runs)} runs on {cfg.resources.workers} workers each"))
@@ -419,6 +427,22 @@ def scaling_optimal(
                   f"N ∝ C^{o['n_exponent']:.3f}, D ∝ C^{o['d_exponent']:.3f}")
 
 
+def _print_isoflop(rep) -> None:
+    """Approach 2's minimum per budget (approach 3's beside it) and its power laws."""
+    third = {r.budget: r for r in rep.comparison.rows} if rep.comparison else {}
+    for b in rep.fit.budgets:
+        ci = f" [{b.params_ci[0]:,.0f}, {b.params_ci[1]:,.0f}]" if b.params_ci else ""
+        other = f"; approach 3: N = {third[b.budget].params_approach3:,.0f}" if b.budget in third else ""
+        console.print(f"IsoFLOP C = {b.budget:.3g}: N* = {b.params_opt:,.0f}{ci}, D* = {b.tokens_opt:,.0f}, "
+                      f"L* = {b.loss_opt:.4f}{' (extrapolated)' if b.extrapolated else ''}{other}")
+    for name, law in (("N*", rep.fit.params_law), ("D*", rep.fit.tokens_law)):
+        if law is not None:
+            ci = f" [{law.exponent_ci[0]:.3f}, {law.exponent_ci[1]:.3f}]" if law.exponent_ci else ""
+            console.print(f"IsoFLOP {name} = {law.coefficient:.4g}·C^{law.exponent:.3f}{ci}")
+    for note in rep.fit.notes:
+        console.print(f"note: IsoFLOP: {note}")
+
+
 @app.command("report")
 def report_cmd(
     reports: Path = typer.Argument(Path("out/sweeps/sample"), help="A sweep's report folder."),
@@ -454,6 +478,8 @@ def report_cmd(
         console.print(f"L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
                       f"beta = {f.constants['beta']:.3f}" + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "")
                       + f", R² {f.r2:.4f}")
+    if rep.isoflop:
+        _print_isoflop(rep.isoflop)
     for note in rep.all_notes:
         console.print(f"note: {note}")
     for name, path in rep.plots.items():

@@ -1,4 +1,4 @@
-"""SQL over a sweep's reports with DuckDB: views `runs`, `curves`, `fits` and the corpus's `stats`."""
+"""SQL over a sweep's reports with DuckDB: views `runs`, `curves`, `fits`, `isoflop` and the corpus's `stats`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class QueryError(ValueError):
 def views(report_dir: str | Path) -> dict[str, Path]:
     """View name -> Parquet file, for the files this report folder has."""
     report_dir = Path(report_dir)
-    found = {name: report_dir / f"{name}.parquet" for name in ("runs", "curves", "fits")}
+    found = {name: report_dir / f"{name}.parquet" for name in ("runs", "curves", "fits", "isoflop")}
     sweep = report_dir / "sweep.json"
     if sweep.is_file():  # the corpus's drop table, where the sweep's corpus can be found
         corpus = Path(json.loads(sweep.read_text())["config"]["corpus"]).expanduser()

@@ -21,6 +21,7 @@ from orchestrator.scaling import plots
 from orchestrator.scaling.answer import data_answer, joint_sentence, sentence
 from orchestrator.scaling.fit import LawFit
 from orchestrator.scaling.fits import fit, write_fits
+from orchestrator.scaling.isoflop_report import IsoFlopReport, isoflop_html, isoflop_report
 from orchestrator.scaling.points import Metric, Points, PointsError, load_points
 
 
@@ -40,6 +41,7 @@ class Report:
     html: Path
     answers: list[str]
     notes: list[str] = field(default_factory=list)
+    isoflop: Optional[IsoFlopReport] = None
 
     @property
     def all_notes(self) -> list[str]:
@@ -70,8 +72,17 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
     answers = [sentence(data_answer(f, float(points.tokens[points.params == f.group].max()), unit)) for f in data_fits]
     answers += [joint_sentence(f) for f in joint_fits]
     figures = _figures(report_dir, points, data_fits, joint_fits, unit, metric)
-    page = write_html(report_dir, points, data_fits, joint_fits, figures, answers, notes)
-    return Report(report_dir, points, data_fits, joint_fits, figures, page, answers, notes)
+    chinchilla = next((f for f in joint_fits if f.law == "chinchilla"), None)
+    try:
+        isoflop = isoflop_report(report_dir, params, bootstrap, seed, start=chinchilla)  # None: no IsoFLOP runs
+    except PointsError as exc:
+        isoflop = None
+        notes.append(f"IsoFLOP fit skipped: {exc}")
+    if isoflop:
+        figures["isoflop"] = isoflop.plot
+    page = write_html(report_dir, points, data_fits, joint_fits, figures, answers, notes,
+                      isoflop_html(isoflop) if isoflop else "")
+    return Report(report_dir, points, data_fits, joint_fits, figures, page, answers, notes, isoflop)
 
 
 def _data_fits(points: Points, bootstrap: int, seed: int, notes: list[str]) -> list[LawFit]:
@@ -124,7 +135,7 @@ def _constants_html(f: LawFit) -> str:
 
 
 def write_html(report_dir: Path, points: Points, data_fits: list[LawFit], joint_fits: list[LawFit],
-               figures: dict[str, Path], answers: list[str], notes: list[str]) -> Path:
+               figures: dict[str, Path], answers: list[str], notes: list[str], extra_html: str = "") -> Path:
     runs = pq.read_table(report_dir / "runs.parquet").to_pylist()
     cols = ["run_id", "status", "scale", "model", "unique_tokens", "params", "params_non_embedding",
             "tokens_seen", "epochs", "steps", "stopped_by", "converged", "best_val_loss", "best_val_bpb",
@@ -155,6 +166,7 @@ resampled runs; a backtest refits without the largest D (per size) or the larges
 predicts them.</p>
 <h2>Fitted constants</h2><table>{fits_rows}</table>
 <h2>Notes</h2><ul>{note_html}</ul>
+{extra_html}
 {images}
 <h2>Runs</h2><table><tr>{"".join(f"<th>{c}</th>" for c in cols)}</tr>
 {rows}</table>
