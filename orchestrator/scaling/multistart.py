@@ -33,16 +33,15 @@ class Optimum:
 
 
 def multistart(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-               keep: int = 5, polish: int = 3) -> list[Optimum]:
-    """The `keep` best distinct local optima from all starts, best first; the best `polish` refined.
+               keep: int = 5) -> list[Optimum]:
+    """The `keep` best distinct local optima from all starts, best first, each polished by scipy.
     The screen runs in float32 (SCREEN); objectives are float64 from the polish on."""
     res = minimize_batched(replace(objective, dtype=np.float32).batch, starts, lower, upper, SCREEN)
     found = [Optimum(float(f), x) for f, x in zip(res.fun, res.x) if np.isfinite(f) and np.all(np.isfinite(x))]
     found.sort(key=lambda o: o.objective)
     # float32 optima of one basin scatter by ~1e-4: call points 1% apart the same basin here.
     candidates = _distinct(found, keep, tol=1e-2)
-    best = [_polish(objective, o, lower, upper, steps=POLISH["maxiter"] if i < polish else 0)
-            for i, o in enumerate(candidates)]
+    best = [_polish(objective, o, lower, upper) for o in candidates]
     return _distinct(sorted(best, key=lambda o: o.objective), keep)
 
 
@@ -68,14 +67,12 @@ def refit_rows(objective: HuberObjective, starts: np.ndarray, lower: np.ndarray,
 
 
 def _polish(objective: HuberObjective, start: Optimum, lower: np.ndarray, upper: np.ndarray,
-            member: int = 0, steps: int = POLISH["maxiter"]) -> Optimum:
-    """scipy's L-BFGS-B from `start` in float64 (steps=0: only re-evaluate start in float64)."""
+            member: int = 0) -> Optimum:
+    """scipy's L-BFGS-B from `start`, in float64 (start's objective may be the float32 screen's)."""
     start = Optimum(objective.one(start.theta, member)[0], start.theta)
-    if steps == 0:
-        return start
     bounds = [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi) for lo, hi in zip(lower, upper)]
     res = minimize(objective.one, start.theta, args=(member,), jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={**POLISH, "maxiter": steps})
+                   options=POLISH)
     if np.isfinite(res.fun) and res.fun <= start.objective:
         return Optimum(float(res.fun), res.x)
     return start
