@@ -247,7 +247,7 @@ def _print_table(table, title: str = "") -> None:
 
 @app.command("query")
 def query_cmd(
-    sql: str = typer.Argument(..., help="SQL over the views runs, curves, fits and stats."),
+    sql: str = typer.Argument(..., help="SQL over the tables runs, curves, fits and stats (no file access)."),
     reports: Path = typer.Option(Path("out/sweeps/sample"), "--reports", help="A sweep's report folder."),
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing (needed for parquet)."),
