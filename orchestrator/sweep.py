@@ -58,6 +58,17 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
 
 
+BACKENDS = ("ray", "deepspeed")
+
+
+def check_backend(backend: str, hostfile: Optional[str]) -> None:
+    """The launcher flags, checked before anything (a --dry-run too) so a typo never waits for a plan."""
+    if backend not in BACKENDS:
+        raise SweepError(f"--backend {backend}: must be one of {', '.join(BACKENDS)}")
+    if backend == "deepspeed" and hostfile is None:
+        raise SweepError("--backend deepspeed needs --hostfile FILE (lines like 'localhost slots=2')")
+
+
 def check_runs(sweep: SweepConfig, runs: list[RunSpec], source: str, world_size: int) -> None:
     """Everything `scalelab train` checks, for every run, before any starts."""
     from pipelines.shards.manifest import verify
@@ -125,15 +136,12 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
     console = console or Console()
     started = time.perf_counter()
     env = dict(worker_env or {})
-    if backend not in ("ray", "deepspeed"):
-        raise SweepError(f"--backend {backend}: must be ray or deepspeed")
+    check_backend(backend, hostfile)
     runs = plan_sweep(sweep, source)
     world = sweep.resources.workers
     if backend == "deepspeed":
         from orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
 
-        if hostfile is None:
-            raise SweepError("--backend deepspeed needs --hostfile FILE (lines like 'localhost slots=2')")
         slots = sum(s for _, s in read_hostfile(hostfile))
         if slots != world:
             raise SweepError(f"{source}: resources.workers is {world} but {hostfile} gives {slots} slots; "

@@ -212,11 +212,12 @@ def sweep(
 ) -> None:
     """Train every (data scale × model size × seed) of a sweep; results in OUTPUT/runs.parquet and curves.parquet."""
     from orchestrator.plan import SweepError, plan_sweep
-    from orchestrator.sweep import run_sweep
+    from orchestrator.sweep import check_backend, run_sweep
     from orchestrator.sweep_config import load_sweep_config
     from orchestrator.tables import plan_table, status_table
 
     try:
+        check_backend(backend, str(hostfile) if hostfile else None)
         cfg = load_sweep_config(config, list(set_))
         if dry_run:
             runs = plan_sweep(cfg, str(config))
