@@ -28,6 +28,7 @@ from orchestrator.run_state import attempts, completed_summary, first_started_at
 from orchestrator.sweep_config import SweepConfig
 from orchestrator.tables import status_table
 from pipelines.atomic import atomic_path
+from scalelab.output_folder import claim
 from training.launch import preflight
 from training.metrics import read_summary
 from training.trainer import TrainError
@@ -59,6 +60,7 @@ class SweepResult:
 
 
 BACKENDS = ("ray", "deepspeed")
+SWEEP_KIND = "sweep"
 
 
 def check_backend(backend: str, hostfile: Optional[str]) -> None:
@@ -128,7 +130,7 @@ def write_sweep_json(report_dir: Path, sweep: SweepConfig, runs: list[RunSpec], 
 
 def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optional[str] = None,
               backend: str = "ray", hostfile: Optional[str] = None, worker_env: Optional[dict[str, str]] = None,
-              console: Optional[Console] = None) -> SweepResult:
+              console: Optional[Console] = None, overwrite: bool = False) -> SweepResult:
     """Run every run of the sweep that isn't complete yet; return each run's final state.
 
     `worker_env` is set in every training process (tests use it for the fault hook).
@@ -138,6 +140,9 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
     env = dict(worker_env or {})
     check_backend(backend, hostfile)
     runs = plan_sweep(sweep, source)
+    # Claimed before the checks create run folders in it (storage defaults to OUTPUT/runs);
+    # sweeps from before the folder marker are recognized by their sweep.json.
+    claim(Path(sweep.output).expanduser().resolve(), SWEEP_KIND, overwrite, legacy=("sweep.json",))
     world = sweep.resources.workers
     if backend == "deepspeed":
         from orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
@@ -168,9 +173,8 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
                     if attempt == sweep.retries:
                         raise
 
-    # The report folder is written only once every check has passed and the cluster's room is known.
+    # The reports are written only once every check has passed and the cluster's room is known.
     report_dir = Path(sweep.output).expanduser().resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
     write_sweep_json(report_dir, sweep, runs, backend)
     state = Sweep(sweep, runs, report_dir)
     todo = [s for s in state.states if not s.skipped]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ray.data.aggregate import Count, Sum
 
+from pipelines import build_outputs
 from pipelines.atomic import atomic_path
 from pipelines.config import CorpusConfig
 from pipelines.shards.format import ShardWriter, token_dtype
@@ -189,7 +189,8 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
 
     sc = cfg.shards
     out = Path(out_dir)
-    files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet"))
+    files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet")
+                   if build_outputs.is_build_file("documents", p.name))  # not a user's file beside them
     if not files:
         raise ShardsError("no documents survived the build: nothing to tokenize")
     resumed: dict[str, int] = {}
@@ -238,8 +239,8 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     resumed["shards"] = 0
     shards_stage.mark_started("shards")
     shard_dir = out / SHARDS_FOLDER
-    shutil.rmtree(shard_dir, ignore_errors=True)
-    shard_dir.mkdir(parents=True)
+    build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
+    shard_dir.mkdir(parents=True, exist_ok=True)
 
     # Validation: the smallest keys, whole documents, until the budget (tokens or documents) is met.
     by_documents = sc.validation.documents is not None
