@@ -69,8 +69,18 @@ class BuildResult:
     resumed_units: dict[str, int] = field(default_factory=dict)  # stage -> units already done
 
 
+def output_config(cfg: CorpusConfig) -> dict[str, Any]:
+    """The config less the settings that cannot change the output (RESUMABLE_CHANGES): what the
+    manifest records, so where and how a corpus was built never changes its bytes."""
+    dumped = cfg.model_dump(mode="json")
+    for dotted in RESUMABLE_CHANGES:
+        section, name = dotted.split(".")
+        dumped[section].pop(name)
+    return dumped
+
+
 def config_hash(cfg: CorpusConfig) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json", exclude={"output": {"dir"}}), sort_keys=True)
+    canonical = json.dumps(output_config(cfg), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -131,6 +131,11 @@ class GopherRepetitionConfig(FilterScope):
         5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10,
     }
 
+    @field_validator("top_ngram_max_char_frac", "dup_ngram_max_char_frac")
+    @classmethod
+    def _by_n(cls, v: dict[int, float]) -> dict[int, float]:
+        return dict(sorted(v.items()))  # the same config dump (and manifest) whatever the order written
+
 
 class C4Config(FilterScope):
     max_word_length: PositiveInt = 1000
@@ -280,7 +285,9 @@ class ShardsConfig(Section):
                 scales[name] = parse_token_count(budget)
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None  # say which scale
-        return scales
+        # Smallest first, whatever the order written: the manifest (whose sha256 is in every run id)
+        # is then the same bytes for the same scales.
+        return dict(sorted(scales.items(), key=lambda kv: (kv[1], kv[0])))
 
     @field_validator("shard_tokens")
     @classmethod

@@ -285,7 +285,9 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
                    "decontaminate": sc.decontamination.enabled},
     ).materialize()
     by_split = {r["split"]: r for r in marked.groupby("split").aggregate(Count(), Sum("n_tokens")).take_all()}
-    docs_by_split = {split: r["count()"] for split, r in by_split.items()}
+    # Fixed keys in a fixed order: the groupby's row order is Ray's and must not reach the manifest.
+    docs_by_split = {split: int(by_split[split]["count()"]) if split in by_split else 0
+                     for split in ("validation", "train", "decontaminated")}
     train_tokens = int(by_split.get("train", {}).get("sum(n_tokens)", 0) or 0)
     scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
     for name, budget in scales.items():
@@ -321,12 +323,12 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         scale_entries[name] = {"tokens": budget, "shards": [s["path"] for s in shards[: j + 1]],
                                "last_shard_tokens": budget - before}
 
-    from pipelines.build import config_hash
+    from pipelines.build import config_hash, output_config
 
     manifest = {
         "scalelab_version": __version__,
         "config_hash": config_hash(cfg),
-        "config": cfg.model_dump(mode="json"),
+        "config": output_config(cfg),
         "tokenizer": {"path": "tokenizer.json", "sha256": file_sha256(tok_path), "vocab_size": vocab,
                       "eod_token": sc.tokenizer.eod_token, "eod_id": eod, "trained": sc.tokenizer.path is None},
         "dtype": dtype.name,
@@ -336,9 +338,9 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         "shards": shards,
         "validation": val_entry,
         "scales": scale_entries,
-        "documents": {"in": sum(docs_by_split.values()), **{k: int(v) for k, v in docs_by_split.items()}},
+        "documents": {"in": sum(docs_by_split.values()), **docs_by_split},
         "decontamination": {"enabled": sc.decontamination.enabled, "ngram": n,
-                            "documents": int(docs_by_split.get("decontaminated", 0))},
+                            "documents": docs_by_split["decontaminated"]},
     }
     write_manifest(out, manifest)
     summary = {

@@ -16,6 +16,8 @@ SHARDS_FOLDER = "shards"
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    # Key order is the builder's, fixed in code (scales smallest first); no time or host goes in:
+    # the sweep's run ids hash these bytes.
     with atomic_path(out_dir / "manifest.json") as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n")
 
