@@ -147,12 +147,12 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
 @corpus_app.command("verify")
 def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
     """Recompute the shards' checksums, token and document counts against manifest.json."""
-    from pipelines.shards.manifest import read_manifest, verify
+    from pipelines.shards.manifest import ManifestError, read_manifest, verify
 
     try:
         manifest = read_manifest(out)
         problems = verify(out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ManifestError) as exc:
         fail(str(exc))
         return
     if problems:
