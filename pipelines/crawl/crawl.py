@@ -113,12 +113,12 @@ def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool,
                  overwrite: bool = False) -> tuple[Journal, CrawlState, bool]:
     from scalelab.output_folder import claim
 
+    seeds, bad = read_seeds(seeds_file, cfg)  # a bad seed file is said before the folder is touched
     # Crawls from before the folder marker are recognized by their journal.
     claim(out, CRAWL_KIND, overwrite, legacy=("state/journal.jsonl",))
     journal = Journal(out)
     if force:
         _clear_crawl(out)
-    seeds, bad = read_seeds(seeds_file, cfg)
     if not journal.exists():
         journal.append({"type": "session", "config": cfg.model_dump(mode="json"), "time": time.time()})
         journal.append({"type": "seeds", "urls": [[u, 0, 0] for u in seeds], "rows": bad})
