@@ -72,6 +72,10 @@ def _length(sweep: SweepConfig, params: int) -> dict[str, Any]:
 
 def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec]:
     """Expand the sweep into runs; raise SweepError naming the field for anything that can't run."""
+    if "train" in sweep.train:
+        # Each run's length comes from `tokens:`; a train.train here would be silently replaced.
+        raise SweepError(f"{source}: train.train: a sweep sets each run's length from `tokens:` (policy, value); "
+                         "remove train.train and set tokens instead")
     if sweep.tokens.policy == "isoflop":
         # Imported here: the IsoFLOP planner builds its runs with this function, so it imports this module.
         from orchestrator.isoflop_plan import plan_isoflop

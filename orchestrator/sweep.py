@@ -28,6 +28,7 @@ from orchestrator.run_state import attempts, completed_summary, first_started_at
 from orchestrator.sweep_config import SweepConfig
 from orchestrator.tables import status_table
 from pipelines.atomic import atomic_path
+from scalelab.output_folder import claim
 from training.launch import preflight
 from training.metrics import read_summary
 from training.trainer import TrainError
@@ -56,6 +57,18 @@ class SweepResult:
     concurrency: int
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
+
+
+BACKENDS = ("ray", "deepspeed")
+SWEEP_KIND = "sweep"
+
+
+def check_backend(backend: str, hostfile: Optional[str]) -> None:
+    """The launcher flags, checked before anything (a --dry-run too) so a typo never waits for a plan."""
+    if backend not in BACKENDS:
+        raise SweepError(f"--backend {backend}: must be one of {', '.join(BACKENDS)}")
+    if backend == "deepspeed" and hostfile is None:
+        raise SweepError("--backend deepspeed needs --hostfile FILE (lines like 'localhost slots=2')")
 
 
 def check_runs(sweep: SweepConfig, runs: list[RunSpec], source: str, world_size: int) -> None:
@@ -117,7 +130,7 @@ def write_sweep_json(report_dir: Path, sweep: SweepConfig, runs: list[RunSpec], 
 
 def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optional[str] = None,
               backend: str = "ray", hostfile: Optional[str] = None, worker_env: Optional[dict[str, str]] = None,
-              console: Optional[Console] = None) -> SweepResult:
+              console: Optional[Console] = None, overwrite: bool = False) -> SweepResult:
     """Run every run of the sweep that isn't complete yet; return each run's final state.
 
     `worker_env` is set in every training process (tests use it for the fault hook).
@@ -125,15 +138,15 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
     console = console or Console()
     started = time.perf_counter()
     env = dict(worker_env or {})
-    if backend not in ("ray", "deepspeed"):
-        raise SweepError(f"--backend {backend}: must be ray or deepspeed")
+    check_backend(backend, hostfile)
     runs = plan_sweep(sweep, source)
+    # Claimed before the checks create run folders in it (storage defaults to OUTPUT/runs);
+    # sweeps from before the folder marker are recognized by their sweep.json.
+    claim(Path(sweep.output).expanduser().resolve(), SWEEP_KIND, overwrite, legacy=("sweep.json",))
     world = sweep.resources.workers
     if backend == "deepspeed":
         from orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
 
-        if hostfile is None:
-            raise SweepError("--backend deepspeed needs --hostfile FILE (lines like 'localhost slots=2')")
         slots = sum(s for _, s in read_hostfile(hostfile))
         if slots != world:
             raise SweepError(f"{source}: resources.workers is {world} but {hostfile} gives {slots} slots; "
@@ -160,9 +173,8 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
                     if attempt == sweep.retries:
                         raise
 
-    # The report folder is written only once every check has passed and the cluster's room is known.
+    # The reports are written only once every check has passed and the cluster's room is known.
     report_dir = Path(sweep.output).expanduser().resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
     write_sweep_json(report_dir, sweep, runs, backend)
     state = Sweep(sweep, runs, report_dir)
     todo = [s for s in state.states if not s.skipped]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -74,7 +74,7 @@ class SweepConfig(Section):
     corpus: str = Field(..., description="A built corpus folder (holds manifest.json).")
     scales: list[str] = Field(default_factory=list, description="Scales of the manifest; empty: all of them.")
     models: list[Union[str, ModelEntry]] = Field(..., min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     tokens: TokensPolicy = TokensPolicy()
     learning_rate: Optional[LearningRateRule] = Field(None, description="Peak lr per model size; "
                                                       "default: the run config's optimizer.lr for all.")

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import socket
 import sys
 import time
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import exact_dedup
+from pipelines import build_outputs, exact_dedup
 from pipelines.atomic import atomic_path
 from pipelines.fault_hooks import maybe_fail
 from pipelines.build_status import DRIVER, FINISHED
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
     from pipelines.minhash.near_dedup import NearDedupResult
     from pipelines.shards.build_shards import ShardsResult
 
-OUTPUT_FOLDERS = ("documents", "rejected", "stats", STAGE_ROOT, "shards")
+BUILD_KIND = "corpus build"
 BUILD_CONFIG = "build_config.json"
 # Settings that may differ on a rerun: they change nothing in the output.
 RESUMABLE_CHANGES = ("output.dir", "output.keep_stage", "shards.tokenize_workers")
@@ -70,8 +69,18 @@ class BuildResult:
     resumed_units: dict[str, int] = field(default_factory=dict)  # stage -> units already done
 
 
+def output_config(cfg: CorpusConfig) -> dict[str, Any]:
+    """The config less the settings that cannot change the output (RESUMABLE_CHANGES): what the
+    manifest records, so where and how a corpus was built never changes its bytes."""
+    dumped = cfg.model_dump(mode="json")
+    for dotted in RESUMABLE_CHANGES:
+        section, name = dotted.split(".")
+        dumped[section].pop(name)
+    return dumped
+
+
 def config_hash(cfg: CorpusConfig) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json", exclude={"output": {"dir"}}), sort_keys=True)
+    canonical = json.dumps(output_config(cfg), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -148,11 +157,19 @@ def _input_changes(planned: list[dict[str, Any]], files: list[InputFile]) -> lis
     return changes
 
 
-def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) -> None:
-    """Refuse a different config or changed inputs in an existing build; clear for a fresh one."""
+def output_dir(cfg: CorpusConfig, out_dir: Optional[str | Path] = None) -> Path:
+    return Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
+
+
+def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, overwrite: bool) -> None:
+    """Refuse a folder of the user's, a different config or changed inputs in an existing build;
+    clear the build's own files for a fresh one."""
     from scalelab.config_errors import ConfigError, changed_fields
+    from scalelab.output_folder import claim
 
     marker = out / STAGE_ROOT / BUILD_CONFIG
+    # Builds from before the folder marker are recognized by their config record.
+    claim(out, BUILD_KIND, overwrite, legacy=(f"{STAGE_ROOT}/{BUILD_CONFIG}",))
     if marker.is_file() and not force:
         old = json.loads(marker.read_text())
         differ = changed_fields(old["config"], _fingerprint(cfg)["config"], RESUMABLE_CHANGES)
@@ -166,10 +183,9 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool) ->
                 raise BuildError(f"{out}: inputs changed since this build started: {', '.join(changes[:10])}"
                                  f"{' ...' if len(changes) > 10 else ''}; pass --force to start over with the inputs as they are now")
         return
-    # A fresh build: only the folders a build writes are cleared, so stale partitions of an
-    # earlier build never mix into this one.
-    for folder in OUTPUT_FOLDERS:
-        shutil.rmtree(out / folder, ignore_errors=True)
+    # A fresh build: only the files a build writes are cleared, so stale partitions of an
+    # earlier build never mix into this one and the user's own files stay.
+    build_outputs.clear(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_json(marker, _fingerprint(cfg))
@@ -236,19 +252,21 @@ def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, ou
 
 # ---------------------------------------------------------------------------------- the build
 def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, address: Optional[str] = None,
-                 force: bool = False, log: Optional[Callable[[str], None]] = None) -> BuildResult:
-    """Build (or resume building) the corpus into `out_dir`; `force` starts over."""
+                 force: bool = False, log: Optional[Callable[[str], None]] = None,
+                 overwrite: bool = False) -> BuildResult:
+    """Build (or resume building) the corpus into `out_dir`; `force` starts over; `overwrite`
+    writes into a non-empty folder that scalelab did not create (replacing only the build's files)."""
     import ray
 
     from scalelab import __version__
     from scalelab.ray_session import cluster_cpus, ensure_ray
 
     say = log or (lambda msg: print(msg, file=sys.stderr))
-    out = Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
+    out = output_dir(cfg, out_dir)
     skipped: list[str] = []
     files = resolve_inputs(cfg.inputs, skipped=skipped)  # errors surface here, before any Ray work
     start = time.perf_counter()
-    _start(cfg, out, files, force)
+    _start(cfg, out, files, force, overwrite)
     (out / STAGE_ROOT / FINISHED).unlink(missing_ok=True)
     write_json(out / STAGE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
     ensure_ray(address)
@@ -317,6 +335,9 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
 def _drop_stage_data(out: Path) -> None:
     """A finished build keeps its stages' records (a rerun then has nothing to do) but not the
     intermediate documents and tokens, which are as large as the corpus."""
-    for path in (out / STAGE_ROOT).glob("*/*.parquet"):
-        if not path.name.endswith(".stats.parquet"):
-            path.unlink()
+    for folder in build_outputs.BUILD_FILES:
+        if not folder.startswith(f"{STAGE_ROOT}/"):
+            continue
+        for path in (out / folder).glob("*.parquet"):
+            if not path.name.endswith(".stats.parquet"):
+                path.unlink()

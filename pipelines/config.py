@@ -23,14 +23,25 @@ def _fraction(v: float) -> float:
 
 
 def _positive(v: float) -> float:
-    if v <= 0:
+    if not v > 0:  # written so that NaN fails too
         raise ValueError("must be greater than 0")
     return v
 
 
+def _not_negative(v: float) -> float:
+    if not v >= 0:
+        raise ValueError("must be 0 or more")
+    return v
+
+
+# Every count, size and threshold of a config has one of these bounds: a value outside it would
+# not fail, it would quietly build something else (a negative scale, every document "too long").
 Fraction = Annotated[float, AfterValidator(_fraction)]
 Positive = Annotated[float, AfterValidator(_positive)]
 PositiveInt = Annotated[int, AfterValidator(_positive)]
+NonNegative = Annotated[float, AfterValidator(_not_negative)]
+NonNegativeInt = Annotated[int, AfterValidator(_not_negative)]
+Seed = NonNegativeInt  # numpy's generators refuse negative seeds
 
 
 class Section(BaseModel):
@@ -75,7 +86,7 @@ class LanguageConfig(Section):
     keep: list[str] = []  # empty: keep every language (and record it)
     min_score: Fraction = 0.0
     prefix_chars: PositiveInt = 2000
-    seed: int = 0
+    seed: Seed = 0
 
 
 class FilterScope(Section):
@@ -85,18 +96,27 @@ class FilterScope(Section):
 
 
 class GopherQualityConfig(FilterScope):
-    min_words: int = 50
-    max_words: int = 100_000
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
+    min_words: PositiveInt = 50
+    max_words: PositiveInt = 100_000
+    min_mean_word_length: NonNegative = 3.0
+    max_mean_word_length: Positive = 10.0
     max_symbol_word_ratio: Fraction = 0.1
     max_bullet_lines_ratio: Fraction = 0.9
     max_ellipsis_lines_ratio: Fraction = 0.3
     min_alpha_words_ratio: Fraction = 0.8
-    min_stop_words: int = 2
+    min_stop_words: NonNegativeInt = 2
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
     # The stop-word rule is English; other languages skip it.
     stop_words_languages: Optional[list[str]] = ["en"]
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "GopherQualityConfig":
+        if self.max_words < self.min_words:
+            raise ValueError(f"max_words {self.max_words} is below min_words {self.min_words}: every document would be dropped")
+        if self.max_mean_word_length < self.min_mean_word_length:
+            raise ValueError(f"max_mean_word_length {self.max_mean_word_length} is below min_mean_word_length "
+                             f"{self.min_mean_word_length}: every document would be dropped")
+        return self
 
 
 class GopherRepetitionConfig(FilterScope):
@@ -105,31 +125,36 @@ class GopherRepetitionConfig(FilterScope):
     max_dup_line_char_frac: Fraction = 0.2
     max_dup_para_char_frac: Fraction = 0.2
     # {n: max fraction of characters in the most frequent n-gram}
-    top_ngram_max_char_frac: dict[int, Fraction] = {2: 0.20, 3: 0.18, 4: 0.16}
+    top_ngram_max_char_frac: dict[PositiveInt, Fraction] = {2: 0.20, 3: 0.18, 4: 0.16}
     # {n: max fraction of characters in duplicated n-grams}
-    dup_ngram_max_char_frac: dict[int, Fraction] = {
+    dup_ngram_max_char_frac: dict[PositiveInt, Fraction] = {
         5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10,
     }
+
+    @field_validator("top_ngram_max_char_frac", "dup_ngram_max_char_frac")
+    @classmethod
+    def _by_n(cls, v: dict[int, float]) -> dict[int, float]:
+        return dict(sorted(v.items()))  # the same config dump (and manifest) whatever the order written
 
 
 class C4Config(FilterScope):
     max_word_length: PositiveInt = 1000
     remove_citations: bool = True
     require_terminal_punctuation: bool = True
-    min_words_per_line: int = 3
+    min_words_per_line: NonNegativeInt = 3
     drop_javascript_lines: bool = True
     drop_policy_lines: bool = True
     drop_lorem_ipsum: bool = True
     drop_curly_bracket: bool = True
-    min_sentences: int = 5
+    min_sentences: PositiveInt = 5
 
 
 class FineWebConfig(FilterScope):
     min_line_punct_ratio: Fraction = 0.12
-    short_line_length: int = 30
+    short_line_length: PositiveInt = 30
     max_short_line_ratio: Fraction = 0.67
     max_dup_line_char_ratio: Fraction = 0.01
-    max_newline_word_ratio: float = 0.3
+    max_newline_word_ratio: Positive = 0.3
 
 
 class FiltersConfig(Section):
@@ -166,7 +191,7 @@ class MinHashConfig(Section):
     # Set both to override the (bands, rows) chosen from the threshold.
     bands: Optional[PositiveInt] = None
     rows: Optional[PositiveInt] = None
-    seed: int = 42
+    seed: Seed = 42
     # Drop candidate pairs whose true Jaccard (from the shingles) is under the threshold.
     verify: bool = True
     # Which copy of a cluster survives: the smallest id, or the longest text.
@@ -191,8 +216,12 @@ class DedupConfig(Section):
 
 
 def parse_token_count(value: int | str) -> int:
-    """1000, "50k", "4M", "1.5B" -> a token count."""
+    """1000, "50k", "4M", "1.5B" -> a token count (a positive one: also used for byte sizes)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a count (like 50000, 50k, 4M, 1.5B)")
     if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"{value}: must be greater than 0")
         return value
     text = str(value).strip().replace("_", "")
     scale = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}.get(text[-1:].lower(), 1)
@@ -209,7 +238,7 @@ def parse_token_count(value: int | str) -> int:
 class TokenizerConfig(Section):
     # A tokenizer.json (HF tokenizers), e.g. GPT-2's; or None to train a byte-level BPE here.
     path: Optional[str] = None
-    vocab_size: PositiveInt = 8192  # when training
+    vocab_size: int = Field(8192, ge=257)  # when training: the 256 bytes, the end-of-document token, merges
     train_documents: PositiveInt = 20_000  # seeded sample of the cleaned corpus to train on
     eod_token: str = "<|endoftext|>"
 
@@ -241,7 +270,7 @@ class ShardsConfig(Section):
     scales: dict[str, int | str] = {"1M": "1M"}
     shard_tokens: int | str = "1M"
     batch_tokens: PositiveInt = 65536  # tokens per Arrow record batch inside a shard
-    seed: int = 0
+    seed: Seed = 0
     # Tokenization tasks at once (None: as many as the cluster allows). Outputs don't depend on it.
     tokenize_workers: Optional[PositiveInt] = None
 
@@ -250,7 +279,15 @@ class ShardsConfig(Section):
     def _scales(cls, v: dict[str, int | str]) -> dict[str, int]:
         if not v:
             raise ValueError("give at least one scale")
-        return {name: parse_token_count(budget) for name, budget in v.items()}
+        scales = {}
+        for name, budget in v.items():
+            try:
+                scales[name] = parse_token_count(budget)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None  # say which scale
+        # Smallest first, whatever the order written: the manifest (whose sha256 is in every run id)
+        # is then the same bytes for the same scales.
+        return dict(sorted(scales.items(), key=lambda kv: (kv[1], kv[0])))
 
     @field_validator("shard_tokens")
     @classmethod
@@ -285,7 +322,7 @@ class OutputConfig(Section):
 
 class CorpusConfig(Section):
     name: str = "corpus"
-    seed: int = 0
+    seed: Seed = 0
     inputs: list[InputSpec] = Field(default_factory=list)
     extract: ExtractConfig = ExtractConfig()
     clean: CleanConfig = CleanConfig()

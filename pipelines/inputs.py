@@ -16,6 +16,7 @@ from typing import Any, Optional
 import fsspec
 
 from pipelines.config import InputSpec
+from pipelines.text_encoding import bom_encoding, wide_without_bom
 
 _EXTENSION_TYPES = [
     # longest first: ".warc.wet.gz" must win over ".gz"
@@ -171,17 +172,40 @@ def check_type(uri: str, kind: str, text_field: Optional[str] = None) -> None:
             if text_field not in names:
                 raise InputError(f"{uri}: no column {text_field!r} (text_field); columns: {', '.join(names)}")
     elif kind == "jsonl":
-        if len(head) >= 4096 and b"\n" not in head:
-            return  # the first line is longer than the head: cannot judge, let the reader count it
-        first = next((ln for ln in head.splitlines() if ln.strip()), b"")
-        try:
-            if first and not isinstance(json.loads(first), dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            raise InputError(f"{uri}: not JSON Lines (first line is not a JSON object: {exc})") from None
+        _check_jsonl(uri, head, len(head) >= 4096)
     elif kind in ("html", "text"):
         if b"\x00" in head[:1024] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise InputError(f"{uri}: looks binary, not {kind}")
+
+
+JSONL_PROBE_LINES = 20  # lines of the head that may show the file is JSON Lines
+
+
+def _json_object_error(line: str) -> Optional[str]:
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        return str(exc)
+    return None if isinstance(value, dict) else f"a JSON {type(value).__name__}, not an object"
+
+
+def _check_jsonl(uri: str, head: bytes, truncated: bool) -> None:
+    """Refuse a file that is not JSON Lines as a whole; one bad line (the first too) in a file whose
+    other lines are JSON objects is the reader's to count as unreadable."""
+    if wide_without_bom(head):
+        raise InputError(f"{uri}: UTF-16 or UTF-32 without a byte-order mark; save it as UTF-8 "
+                         "(or with a byte-order mark) to read it")
+    text = head.decode(bom_encoding(head) or "utf-8", errors="replace")
+    lines = text.split("\n")
+    if truncated:
+        lines = lines[:-1]  # the last one is cut by the head's end
+    lines = [ln for ln in lines if ln.strip()][:JSONL_PROBE_LINES]
+    if not lines:
+        return  # empty, or a first line longer than the head: cannot judge, let the reader count it
+    errors = [_json_object_error(ln) for ln in lines]
+    if all(errors):
+        raise InputError(f"{uri}: not JSON Lines (none of its first {len(lines)} lines is a JSON object; "
+                         f"line 1: {errors[0]})")
 
 
 def _read_paths_list(uri: str, prefix: str) -> list[str]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scalelab.config_errors import ConfigError
+from scalelab.output_folder import OutputFolderError
 
 app = typer.Typer(help="scalelab: how does loss fall as the model gets more data?", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -39,11 +40,12 @@ def corpus_build(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: output.dir, else out/NAME)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
     force: bool = typer.Option(False, "--force", help="Start over in an output folder that holds another (or a changed) build."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Build into a non-empty folder scalelab did not create (only the build's own files are replaced)."),
 ) -> None:
     """Read, extract, clean, filter and deduplicate documents into OUT/documents/*.parquet.
 
     A stopped build resumes: rerun the same command and finished units are skipped."""
-    from pipelines.build import build_corpus
+    from pipelines.build import build_corpus, output_dir
     from pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
     from pipelines.inputs import InputError
     from pipelines.report import print_shards, print_stats
@@ -61,10 +63,13 @@ def corpus_build(
             cfg = cfg.model_copy(update={"inputs": [
                 InputSpec(path=p, type=input_type) for p in input
             ]})
-        result = build_corpus(cfg, out_dir=out, address=address, force=force,
+        result = build_corpus(cfg, out_dir=out, address=address, force=force, overwrite=overwrite,
                               log=lambda msg: err_console.print(f"[dim]{escape(msg)}[/]", highlight=False))
-    except (ConfigError, InputError, ShardsError, BuildError) as exc:
+    except (ConfigError, InputError, ShardsError, BuildError, OutputFolderError) as exc:
         fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        fail(_stopped_build(output_dir(cfg, out)), code=130)
         return
     print_stats(result.stats, console, title=cfg.name)
     if result.shards is not None:
@@ -78,6 +83,24 @@ def corpus_build(
         shards = f", {result.out_dir}/shards ({len(m['shards'])} shards, scales {', '.join(m['scales'])})"
     console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions){shards} "
                   f"from {result.num_inputs} input files in {result.seconds:.1f}s")
+
+
+def _stopped_build(out: Path) -> str:
+    """One line for a build stopped by Ctrl-C: the stage it stopped in, and how to go on."""
+    from pipelines.build_status import build_status
+
+    try:
+        stages = build_status(out)["stages"]
+    except FileNotFoundError:
+        return f"stopped before the build of {out} began; rerun the same command to start it"
+    current = next((s for s in stages if s["state"] != "done"), None)
+    if current is None:
+        where = "after its last stage"
+    elif current["units"] is None:
+        where = f"before stage {current['stage']}"
+    else:
+        where = f"in stage {current['stage']} ({current['done']} of {current['units']} units done)"
+    return f"stopped {where} in {out}; rerun the same command to resume (finished units are kept)"
 
 
 @corpus_app.command("status")
@@ -124,12 +147,12 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
 @corpus_app.command("verify")
 def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
     """Recompute the shards' checksums, token and document counts against manifest.json."""
-    from pipelines.shards.manifest import read_manifest, verify
+    from pipelines.shards.manifest import ManifestError, read_manifest, verify
 
     try:
         manifest = read_manifest(out)
         problems = verify(out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ManifestError) as exc:
         fail(str(exc))
         return
     if problems:
@@ -149,6 +172,7 @@ def crawl(
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
     force: bool = typer.Option(False, "--force", help="Start over in an output folder that holds another crawl."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Crawl into a non-empty folder scalelab did not create (only the crawl's own files are replaced)."),
 ) -> None:
     """Fetch pages from SEEDS politely (robots.txt, per-host delay and connections) into WARC files;
     rerun the same command to resume a stopped crawl."""
@@ -158,8 +182,8 @@ def crawl(
 
     try:
         cfg = load_crawl_config(config, list(set_))
-        result = run_crawl(cfg, seeds, out, address=address, force=force)
-    except (ConfigError, CrawlError) as exc:
+        result = run_crawl(cfg, seeds, out, address=address, force=force, overwrite=overwrite)
+    except (ConfigError, CrawlError, OutputFolderError) as exc:
         fail(str(exc))
         return
     except KeyboardInterrupt:
@@ -178,6 +202,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in the output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: the config's `output`)."),
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Train into a non-empty folder scalelab did not create (only the run's own files are replaced)."),
 ) -> None:
     """Train one GPT on one data scale of a corpus with DeepSpeed, starting NPROC processes with torchrun."""
     from training.config import load_train_config
@@ -192,8 +217,8 @@ def train(
         overrides.append(f"output={out}")
     try:
         cfg = load_train_config(config, overrides)
-        summary = run_local(cfg, nproc=nproc, resume=resume)
-    except (ConfigError, TrainError) as exc:
+        summary = run_local(cfg, nproc=nproc, resume=resume, overwrite=overwrite)
+    except (ConfigError, TrainError, OutputFolderError) as exc:
         fail(str(exc))
         return
     print_summary(summary, console)
@@ -209,14 +234,16 @@ def sweep(
     backend: str = typer.Option("ray", "--backend", help="ray (Ray Train) or deepspeed (the deepspeed launcher)."),
     hostfile: Optional[Path] = typer.Option(None, "--hostfile", help="With --backend deepspeed: 'HOST slots=N' lines."),
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write reports into a non-empty folder scalelab did not create (only the sweep's own files are replaced)."),
 ) -> None:
     """Train every (data scale × model size × seed) of a sweep; results in OUTPUT/runs.parquet and curves.parquet."""
     from orchestrator.plan import SweepError, plan_sweep
-    from orchestrator.sweep import run_sweep
+    from orchestrator.sweep import check_backend, run_sweep
     from orchestrator.sweep_config import load_sweep_config
     from orchestrator.tables import plan_table, status_table
 
     try:
+        check_backend(backend, str(hostfile) if hostfile else None)
         cfg = load_sweep_config(config, list(set_))
         if dry_run and cfg.tokens.policy == "isoflop":
             from orchestrator.isoflop_plan import plan_isoflop
@@ -231,8 +258,8 @@ def sweep(
             console.print(plan_table(runs, f"sweep {cfg.name}: {len(runs)} runs on {cfg.resources.workers} workers each"))
             return
         result = run_sweep(cfg, str(config), address=address, backend=backend,
-                           hostfile=str(hostfile) if hostfile else None, console=console)
-    except (ConfigError, SweepError) as exc:
+                           hostfile=str(hostfile) if hostfile else None, console=console, overwrite=overwrite)
+    except (ConfigError, SweepError, OutputFolderError) as exc:
         fail(str(exc))
         return
     if console.is_terminal is False:
@@ -255,7 +282,7 @@ def _print_table(table, title: str = "") -> None:
 
 @app.command("query")
 def query_cmd(
-    sql: str = typer.Argument(..., help="SQL over the views runs, curves, fits and stats."),
+    sql: str = typer.Argument(..., help="SQL over the tables runs, curves, fits and stats (no file access)."),
     reports: Path = typer.Option(Path("out/sweeps/sample"), "--reports", help="A sweep's report folder."),
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing (needed for parquet)."),

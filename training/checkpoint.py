@@ -55,7 +55,7 @@ def save(engine, run_dir: Path, step: int, client_state: dict[str, Any], rank: i
     engine.save_checkpoint(str(root), tag=tag, client_state=client_state)
     barrier()
     if rank == 0:
-        tags = sorted(p.name for p in root.glob("step*") if p.is_dir())
+        tags = sorted(p.name for p in root.glob("step" + "[0-9]" * 8) if p.is_dir())  # only our own tags
         for old in tags[:-keep]:
             shutil.rmtree(root / old, ignore_errors=True)
     barrier()

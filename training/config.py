@@ -89,7 +89,7 @@ class BatchSpec(Section):
 class OptimizerSpec(Section):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.1, ge=0)  # not applied to biases, LayerNorms, embeddings
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.95)
     eps: float = Field(1e-8, gt=0)
     grad_clip: float = Field(1.0, ge=0, description="Global gradient-norm clip; 0 turns it off.")
 
@@ -153,7 +153,7 @@ class CheckpointSpec(Section):
 
 class TrainConfig(Section):
     name: str = "run"
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy's generators refuse negative seeds
     data: DataSpec
     model: ModelSpec
     batch: BatchSpec = BatchSpec()

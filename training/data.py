@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipelines.shards.format import ShardReader
-from pipelines.shards.manifest import SHARDS_FOLDER, read_manifest
+from pipelines.shards.manifest import SHARDS_FOLDER, ManifestError, read_manifest
 from training.bits_per_byte import ByteCounter, byte_counter
 
 
@@ -33,7 +33,7 @@ class Corpus:
         self.folder = Path(folder)
         try:
             self.manifest = read_manifest(self.folder)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ManifestError) as exc:
             raise DataError(str(exc)) from None
         self.manifest_sha256 = hashlib.sha256((self.folder / "manifest.json").read_bytes()).hexdigest()
         self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])

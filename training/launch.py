@@ -19,9 +19,11 @@ from training.deepspeed_config import DeepSpeedConfigError, resolve_deepspeed_co
 from training.trainer import TrainError
 
 RUN_CONFIG_FILE = "run_config.json"
+RUN_KIND = "training run"
 
 
-def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[bool] = None) -> None:
+def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[bool] = None,
+              overwrite: bool = False) -> None:
     """Raise TrainError naming the first thing that would stop this run; return if it can start."""
     from pipelines.shards.manifest import verify
     from training import checkpoint
@@ -47,9 +49,16 @@ def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[
         resolve_deepspeed_config(cfg, world_size, on_gpu, on_gpu)
     except (DataError, DeepSpeedConfigError) as exc:
         raise TrainError(str(exc)) from None
+    from scalelab.output_folder import OutputFolderError, claim
+
     out = Path(cfg.output)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        # Runs from before the folder marker are recognized by the files a run writes first.
+        claim(out, RUN_KIND, overwrite, legacy=(RUN_CONFIG_FILE, "summary.json", "curves.parquet", "attempts.jsonl",
+                                                "checkpoints/latest"))
+    except OutputFolderError as exc:
+        raise TrainError(str(exc)) from None
+    try:
         probe = out / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -68,12 +77,12 @@ def write_run_config(cfg: TrainConfig) -> Path:
 
 
 def run_local(cfg: TrainConfig, nproc: int = 1, resume: bool = False,
-              env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+              env: Optional[dict[str, str]] = None, overwrite: bool = False) -> dict[str, Any]:
     """Run one training run on this machine with `nproc` processes under torchrun; return its summary."""
     from training.metrics import read_summary
 
     cfg = cfg.resolve_paths()
-    preflight(cfg, nproc, resume)
+    preflight(cfg, nproc, resume, overwrite=overwrite)
     config_path = write_run_config(cfg)
     child_env = {**os.environ, **(env or {})}
     # torchrun would give each process one thread; split this machine's cores between them instead.

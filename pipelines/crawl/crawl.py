@@ -12,7 +12,6 @@ would lose (a dead actor's uncommitted batch is fetched again by its replacement
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections import deque
@@ -27,7 +26,7 @@ from pipelines.crawl.host_fetcher import HostFetcher, owner_of
 from pipelines.crawl.journal import CrawlState, Journal
 from pipelines.crawl.scope import Scope
 from pipelines.crawl.urls import BadUrl, host_key, normalize_url
-from pipelines.crawl.warc_files import finalize_warcs
+from pipelines.crawl.warc_files import finalize_warcs, is_crawl_warc
 from scalelab.config_errors import ConfigError, changed_fields
 
 
@@ -93,13 +92,33 @@ class _Frontier:
         return sum(len(q) for q in self.queues)
 
 
-def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool) -> tuple[Journal, CrawlState, bool]:
+CRAWL_KIND = "crawl"
+
+
+def _clear_crawl(out: Path) -> None:
+    """--force: remove what a crawl wrote (its WARCs by their names, journal, log, totals), nothing else."""
+    for path in sorted((out / "warc").glob("*")) if (out / "warc").is_dir() else []:
+        if is_crawl_warc(path.name):
+            path.unlink()
+    for name in ("state/journal.jsonl", "crawl_log.parquet", "crawl.json"):
+        (out / name).unlink(missing_ok=True)
+    for folder in ("warc", "state"):
+        try:
+            (out / folder).rmdir()
+        except OSError:
+            pass  # not there, or it holds files a crawl did not write
+
+
+def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool,
+                 overwrite: bool = False) -> tuple[Journal, CrawlState, bool]:
+    from scalelab.output_folder import claim
+
+    seeds, bad = read_seeds(seeds_file, cfg)  # a bad seed file is said before the folder is touched
+    # Crawls from before the folder marker are recognized by their journal.
+    claim(out, CRAWL_KIND, overwrite, legacy=("state/journal.jsonl",))
     journal = Journal(out)
     if force:
-        for folder in ("warc", "state"):
-            shutil.rmtree(out / folder, ignore_errors=True)
-        (out / "crawl_log.parquet").unlink(missing_ok=True)
-    seeds, bad = read_seeds(seeds_file, cfg)
+        _clear_crawl(out)
     if not journal.exists():
         journal.append({"type": "session", "config": cfg.model_dump(mode="json"), "time": time.time()})
         journal.append({"type": "seeds", "urls": [[u, 0, 0] for u in seeds], "rows": bad})
@@ -117,15 +136,17 @@ def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool) -> 
 
 
 def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, address: Optional[str] = None,
-              force: bool = False, on_batch: Optional[Callable[[dict[str, Any]], None]] = None) -> CrawlResult:
-    """Crawl from the seeds into OUT/warc/*.warc.gz; rerun with the same arguments to resume."""
+              force: bool = False, on_batch: Optional[Callable[[dict[str, Any]], None]] = None,
+              overwrite: bool = False) -> CrawlResult:
+    """Crawl from the seeds into OUT/warc/*.warc.gz; rerun with the same arguments to resume.
+    `overwrite` crawls into a non-empty folder scalelab did not create."""
     import ray
 
     from scalelab.ray_session import ensure_ray, fault_hook_env
 
     out = Path(out_dir)
     started = time.perf_counter()
-    journal, state, resumed = _start_state(cfg, Path(seeds_file), out, force)
+    journal, state, resumed = _start_state(cfg, Path(seeds_file), out, force, overwrite)
     warc_dir = out / "warc"
     finalize_warcs(warc_dir, state.warc_committed)  # a stopped crawl's WARCs, cut to what was committed
 

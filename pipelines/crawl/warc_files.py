@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,13 @@ from pipelines.crawl.fetch import Fetched
 from pipelines.crawl.urls import host_key, request_target
 
 OPEN_SUFFIX = ".open"
+# PREFIX-ACTOR-INCARNATION-SEQ.warc.gz (host_fetcher.py, RotatingWarcWriter): only files named so
+# are ever cut, renamed or removed; other WARCs in the folder are the user's.
+_CRAWL_WARC = re.compile(r".+-\d{3,}-s\d{2,}[0-9a-f]{6}-\d{5,}\.warc\.gz(\.open)?")
+
+
+def is_crawl_warc(name: str) -> bool:
+    return _CRAWL_WARC.fullmatch(name) is not None
 
 
 def warc_date(epoch: float) -> str:
@@ -104,7 +112,7 @@ def finalize_warcs(folder: Path, committed: dict[str, int]) -> None:
     if not folder.is_dir():
         return
     for path in sorted(folder.iterdir()):
-        if not path.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)):
+        if not is_crawl_warc(path.name):
             continue
         name = path.name.removesuffix(OPEN_SUFFIX)
         length = committed.get(name, 0)

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.atomic import atomic_path
+from pipelines.build_outputs import is_build_file
 from pipelines.config import CorpusConfig, MinHashConfig
 from pipelines.minhash.banding import band_keys, choose_bands
 from pipelines.minhash.components import (
@@ -276,7 +277,7 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
     from pipelines.stage_units import Stage, run_units
 
     out = Path(out_dir)
-    files = sorted((out / STAGED_FOLDER).glob("part-*.parquet"))
+    files = sorted(p for p in (out / STAGED_FOLDER).glob("part-*.parquet") if is_build_file(STAGED_FOLDER, p.name))
     find = Stage(out, "near_find")
     find.ensure_plan(lambda: {"units": [{"name": "graph"}]})
     resumed = {"near_find": int(find.complete())}

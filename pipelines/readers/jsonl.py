@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any, Iterator
+from typing import IO, Any, Iterator, Optional
 
 from pipelines.config import ExtractConfig
 from pipelines.inputs import InputFile
 from pipelines.readers.common import READ_STAGE, document_id, open_decompressed, unreadable
 from pipelines.schema import drop, new_document
+from pipelines.text_encoding import WIDTH_CODEC, bom_encoding, wide_without_bom
 
 
 def record_document(f: InputFile, cfg: ExtractConfig, row: dict[str, Any], offset: int, raw_bytes: int) -> dict[str, Any]:
@@ -32,20 +34,43 @@ def record_document(f: InputFile, cfg: ExtractConfig, row: dict[str, Any], offse
     return doc
 
 
+def _parse(line: str | bytes) -> dict[str, Any]:
+    row = json.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError(f"a JSON {type(row).__name__}, not an object")
+    return row
+
+
+def _lines(stream: IO[bytes]) -> tuple[Optional[str], Iterator[str | bytes]]:
+    """The file's lines: bytes for UTF-8 (json decodes them, a BOM included), str when a byte-order
+    mark names UTF-16 or UTF-32; the codec is None for UTF-8 and "" for wide text without a mark."""
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+    head = buffered.peek(256)[:256]
+    codec = bom_encoding(head)
+    if codec in ("utf-16", "utf-32"):
+        # newline="\n": a line ends at a line feed only, as in the UTF-8 case (not at U+2028).
+        return codec, io.TextIOWrapper(buffered, encoding=codec, newline="\n")  # type: ignore[arg-type]
+    return ("" if wide_without_bom(head) else None), iter(buffered)
+
+
 def read_jsonl(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
     line_no = 0
     try:
         with open_decompressed(f.uri) as stream:
-            for line_no, line in enumerate(stream):
+            codec, lines = _lines(stream)
+            if codec == "":  # remote files skip the driver's check: refuse the whole file here
+                yield unreadable(f.key, "encoding", "UTF-16 or UTF-32 without a byte-order mark; save it as UTF-8")
+                return
+            width = WIDTH_CODEC.get(codec or "")
+            for line_no, line in enumerate(lines):
                 if not line.strip():
                     continue
+                raw_bytes = len(line.encode(width)) if width and isinstance(line, str) else len(line)
                 try:
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise ValueError(f"a JSON {type(row).__name__}, not an object")
+                    row = _parse(line)
                 except ValueError as exc:  # JSONDecodeError and bad UTF-8 both land here
-                    yield unreadable(f.key, line_no, f"line {line_no + 1}: {exc}", raw_bytes=len(line))
+                    yield unreadable(f.key, line_no, f"line {line_no + 1}: {exc}", raw_bytes=raw_bytes)
                     continue
-                yield record_document(f, cfg, row, line_no, len(line))
-    except (OSError, EOFError) as exc:  # truncated compression: the rest of the file is lost
+                yield record_document(f, cfg, row, line_no, raw_bytes)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated compression or broken UTF-16: the rest is lost
         yield unreadable(f.key, f"tail@{line_no}", f"{type(exc).__name__}: {exc}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ray.data.aggregate import Count, Sum
 
+from pipelines import build_outputs
 from pipelines.atomic import atomic_path
 from pipelines.config import CorpusConfig
 from pipelines.shards.format import ShardWriter, token_dtype
@@ -191,7 +191,8 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
 
     sc = cfg.shards
     out = Path(out_dir)
-    files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet"))
+    files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet")
+                   if build_outputs.is_build_file("documents", p.name))  # not a user's file beside them
     if not files:
         raise ShardsError("no documents survived the build: nothing to tokenize")
     resumed: dict[str, int] = {}
@@ -240,8 +241,8 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     resumed["shards"] = 0
     shards_stage.mark_started("shards")
     shard_dir = out / SHARDS_FOLDER
-    shutil.rmtree(shard_dir, ignore_errors=True)
-    shard_dir.mkdir(parents=True)
+    build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
+    shard_dir.mkdir(parents=True, exist_ok=True)
 
     # Validation: the smallest keys, whole documents, until the budget (tokens or documents) is met.
     by_documents = sc.validation.documents is not None
@@ -289,7 +290,9 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
                    "decontaminate": sc.decontamination.enabled},
     ).materialize()
     by_split = {r["split"]: r for r in marked.groupby("split").aggregate(Count(), Sum("n_tokens")).take_all()}
-    docs_by_split = {split: r["count()"] for split, r in by_split.items()}
+    # Fixed keys in a fixed order: the groupby's row order is Ray's and must not reach the manifest.
+    docs_by_split = {split: int(by_split[split]["count()"]) if split in by_split else 0
+                     for split in ("validation", "train", "decontaminated")}
     train_tokens = int(by_split.get("train", {}).get("sum(n_tokens)", 0) or 0)
     scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
     for name, budget in scales.items():
@@ -325,12 +328,12 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         scale_entries[name] = {"tokens": budget, "shards": [s["path"] for s in shards[: j + 1]],
                                "last_shard_tokens": budget - before}
 
-    from pipelines.build import config_hash
+    from pipelines.build import config_hash, output_config
 
     manifest = {
         "scalelab_version": __version__,
         "config_hash": config_hash(cfg),
-        "config": cfg.model_dump(mode="json"),
+        "config": output_config(cfg),
         "tokenizer": {"path": "tokenizer.json", "sha256": file_sha256(tok_path), "vocab_size": vocab,
                       "eod_token": sc.tokenizer.eod_token, "eod_id": eod, "trained": sc.tokenizer.path is None},
         "dtype": dtype.name,
@@ -340,9 +343,9 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         "shards": shards,
         "validation": val_entry,
         "scales": scale_entries,
-        "documents": {"in": sum(docs_by_split.values()), **{k: int(v) for k, v in docs_by_split.items()}},
+        "documents": {"in": sum(docs_by_split.values()), **docs_by_split},
         "decontamination": {"enabled": sc.decontamination.enabled, "ngram": n,
-                            "documents": int(docs_by_split.get("decontaminated", 0))},
+                            "documents": docs_by_split["decontaminated"]},
     }
     write_manifest(out, manifest)
     summary = {

@@ -120,7 +120,7 @@ def test_fetch_limits_against_loopback(site):
 
 def test_host_fetcher_writes_valid_warc_and_obeys_robots(site, tmp_path):
     cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0.05}, "limits": {"timeout_s": 1, "max_page_bytes": "100k"}})
-    fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "t")
+    fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "s00c0ffee")
     out = fetcher.fetch_batch([(site.base + "/a.html", 1, 0), (site.base + "/private/secret.html", 1, 0),
                                (site.base + "/gz.html", 1, 0), (site.base + "/redirect", 1, 0)])
     fetcher.close()
@@ -144,7 +144,7 @@ def test_host_fetcher_writes_valid_warc_and_obeys_robots(site, tmp_path):
 
 def test_finalize_cuts_to_the_committed_length(tmp_path):
     cfg = CrawlConfig()
-    fetcher = HostFetcher(3, cfg.model_dump_json(), str(tmp_path), "x")
+    fetcher = HostFetcher(3, cfg.model_dump_json(), str(tmp_path), "s00abc123")
     from pipelines.crawl.fetch import Fetched
 
     page = Fetched(url="http://h/1", started=0.0, status=200, reason="OK",
@@ -153,9 +153,11 @@ def test_finalize_cuts_to_the_committed_length(tmp_path):
     name, committed = fetcher.warc.commit_point()
     fetcher.warc.write(Fetched(**{**page.__dict__, "url": "http://h/2"}))  # never committed
     fetcher.warc.commit_point()
-    (tmp_path / "crawl-009-dead-00001.warc.gz.open").write_bytes(b"partial")  # nothing of it committed
+    (tmp_path / "crawl-009-s01deadbe-00001.warc.gz.open").write_bytes(b"partial")  # nothing of it committed
+    (tmp_path / "CC-MAIN-20180116070444-20180116090444-00000.warc.gz").write_bytes(b"not the crawl's")
     finalize_warcs(tmp_path, {name: committed})
-    assert [p.name for p in tmp_path.iterdir()] == [name]
+    # Incarnations are s<session><6 hex> as the crawl names them; another tool's WARC is left alone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "CC-MAIN-20180116070444-20180116090444-00000.warc.gz"])
     with open(tmp_path / name, "rb") as fh:
         urls = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(fh) if r.rec_type == "response"]
     assert urls == ["http://h/1"]
