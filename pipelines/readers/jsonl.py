@@ -33,7 +33,7 @@ def record_document(f: InputFile, cfg: ExtractConfig, row: dict[str, Any], offse
 
 
 def read_jsonl(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
-    line_no = 0
+    line_no = -1
     try:
         with open_decompressed(f.uri) as stream:
             for line_no, line in enumerate(stream):
@@ -47,5 +47,7 @@ def read_jsonl(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
                     yield unreadable(f.key, line_no, f"line {line_no + 1}: {exc}", raw_bytes=len(line))
                     continue
                 yield record_document(f, cfg, row, line_no, len(line))
-    except (OSError, EOFError) as exc:  # truncated compression: the rest of the file is lost
-        yield unreadable(f.key, f"tail@{line_no}", f"{type(exc).__name__}: {exc}")
+    except (OSError, EOFError) as exc:
+        # A cut .gz/.zst: the lines before the break were whole and are kept; the line being
+        # read and anything after it are lost, counted here as one record.
+        yield unreadable(f.key, f"tail@{line_no + 1}", f"{type(exc).__name__}: {exc} (after line {line_no + 1})")

@@ -2,13 +2,18 @@
 
 `response`, `resource` and `conversion` (WET) records are documents. Other records (requests,
 metadata, revisits, warcinfo) are counted as `not_a_document` so every record is accounted for.
-A file that breaks part way (truncated gzip, bad framing) yields one `unreadable_record` for the
-unread remainder, after every record before the break.
+
+A file cut short (a truncated download, a gzip member cut) is read up to the cut: every whole
+record before it is kept as usual; the record the cut falls in is an `unreadable_record` (with
+how many of its bytes are missing), whatever its type; bytes after the last whole record that
+form no record, or a break warcio cannot read past, are one more `unreadable_record` for the
+rest of the file. warcio itself hands a cut record over as if it were whole.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import io
+from typing import Any, Iterator, Optional
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -18,6 +23,7 @@ from pipelines.readers.common import READ_STAGE, document_id, open_binary, unrea
 from pipelines.schema import drop, new_document
 
 DOCUMENT_RECORDS = {"response", "resource", "conversion"}
+DRAIN = 1 << 16
 
 
 def _read_payload(record: Any, max_bytes: int) -> tuple[bytes | None, str | None]:
@@ -28,6 +34,26 @@ def _read_payload(record: Any, max_bytes: int) -> tuple[bytes | None, str | None
         return record.content_stream().read(max_bytes + 1), None
     except Exception as exc:  # warcio raises several types on broken chunking or encodings
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _missing_bytes(record: Any) -> Optional[int]:
+    """Read the record's block to its end; how many of its declared bytes the file lacks
+    (0 for a whole record), or None when its header block itself is incomplete."""
+    if record.rec_type is None or record.length is None:
+        return None
+    raw = record.raw_stream
+    while raw.read(DRAIN):
+        pass
+    return int(getattr(raw, "limit", 0) or 0)
+
+
+def _cut_record(f: InputFile, record: Any, offset: int, missing: Optional[int], payload: bytes | None) -> dict[str, Any]:
+    url = record.rec_headers.get_header("WARC-Target-URI") if record.rec_headers else None
+    if missing is None:
+        detail = f"record at byte {offset}: its header block is incomplete (file cut short?)"
+    else:
+        detail = f"{record.rec_type} record at byte {offset}: {missing} of its {record.length} bytes missing (file cut short)"
+    return unreadable(f.key, offset, detail, url=url, raw_bytes=len(payload or b""))
 
 
 def _record_document(
@@ -69,6 +95,13 @@ def _record_document(
     return doc
 
 
+def _file_size(stream: Any, f: InputFile) -> int:
+    try:
+        return stream.seek(0, io.SEEK_END)
+    except (OSError, ValueError):
+        return f.size
+
+
 def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
     try:
         stream = open_binary(f.uri)
@@ -77,17 +110,25 @@ def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
         return
     with stream:
         it = ArchiveIterator(stream, arc2warc=True, check_digests=False)
-        last_offset = 0
+        last = 0  # offset of the last record read
         while True:
             try:
                 record = next(it)
             except StopIteration:
-                return
-            except Exception as exc:  # truncated gzip, broken framing: the rest is unreadable
-                yield unreadable(f.key, f"tail@{last_offset}", f"{type(exc).__name__}: {exc}")
+                break
+            except Exception as exc:  # broken framing, a gzip member cut in its header
+                yield unreadable(f.key, f"tail@{last}", f"{type(exc).__name__}: {exc} (after the record at byte {last})")
                 return
             # The body must be read before asking for the offset: warcio skips it otherwise.
             payload, error = _read_payload(record, cfg.max_bytes)
-            offset = it.get_record_offset()
-            last_offset = offset
-            yield _record_document(f, record, offset, payload, error, cfg.max_bytes, cfg.http_ok_only)
+            missing = _missing_bytes(record)
+            offset = last = it.get_record_offset()
+            if missing != 0:
+                yield _cut_record(f, record, offset, missing, payload)
+            else:
+                yield _record_document(f, record, offset, payload, error, cfg.max_bytes, cfg.http_ok_only)
+        end = it.offset  # where the next record would start: the file's end if nothing is left
+        size = _file_size(stream, f)
+        if size > end:
+            yield unreadable(f.key, f"tail@{end}", f"{size - end} bytes after the last whole record "
+                                                   f"(byte {end}) are no readable record (file cut short?)")

@@ -15,7 +15,7 @@ from pipelines.inputs import resolve_inputs
 from pipelines.readers import read_input
 from pipelines.stats import read_stats
 from scalelab.cli import app
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, SAMPLE
 
 SAMPLE_CONFIG = REPO / "configs" / "corpus" / "sample.yaml"
 
@@ -108,6 +108,26 @@ def test_every_malformed_archive_runs_through(ray_local, tmp_path):
     drops = {(d["stage"], d["reason"]): d["documents"] for d in stats.drops}
     assert drops[("read", "unreadable_record")] >= 1
     assert result.num_inputs == len(list((DATA / "warc").iterdir()))
+
+
+def test_cut_inputs_balance_and_each_cut_record_is_unreadable(ray_local, tmp_path):
+    """A real WARC and a real gzip text, each cut in half: in = kept + dropped still holds, and
+    the record each cut falls in is a read/unreadable_record, not a kept document."""
+    from tests.pipelines.test_readers import cut_in_half
+
+    warc, _ = cut_in_half(SAMPLE / "iana.warc.gz", tmp_path / "in")
+    text, _ = cut_in_half(SAMPLE / "texts" / "hamlet_gut.txt.gz", tmp_path / "in")
+    cfg = CorpusConfig(inputs=[InputSpec(path=str(warc)), InputSpec(path=str(text))], shards={"enabled": False},
+                       output={"write_rejected": True})
+    result = build_corpus(cfg, tmp_path / "out")
+    read = [d for f in resolve_inputs(cfg.inputs) for d in read_input(f, cfg.extract)]
+    assert result.stats.balanced() and result.stats.documents_in == len(read)
+    assert result.stats.bytes_in == result.stats.bytes_kept + sum(d["bytes"] for d in result.stats.drops)
+    drops = {(d["stage"], d["reason"]): d["documents"] for d in result.stats.drops}
+    assert drops[("read", "unreadable_record")] == 2
+    unreadable = [r for r in pq.read_table(tmp_path / "out" / "rejected").to_pylist() if r["drop_reason"] == "unreadable_record"]
+    assert sorted(r["source"] for r in unreadable) == ["sample/iana.warc.gz", "texts/hamlet_gut.txt.gz"]
+    assert not any(r["source"] == "texts/hamlet_gut.txt.gz" for r in pq.read_table(tmp_path / "out" / "documents").to_pylist())
 
 
 def test_folder_with_unknown_files_reports_them(ray_local, tmp_path):

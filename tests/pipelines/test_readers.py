@@ -14,7 +14,7 @@ import zstandard
 from pipelines.config import ExtractConfig, InputSpec
 from pipelines.inputs import resolve_inputs
 from pipelines.readers import read_input
-from tests.conftest import DATA
+from tests.conftest import DATA, SAMPLE
 
 WARCS = sorted(p.name for p in (DATA / "warc").iterdir())
 
@@ -110,3 +110,67 @@ def test_html_and_text_files():
     docs = read_all(DATA / "handbook")
     assert len(docs) == len(list((DATA / "handbook").glob("*.html")))
     assert all(d["content_type"] == "text/html" and d["url"].startswith("handbook/") for d in docs)
+
+
+def record_spans(path) -> list[tuple[int, int]]:
+    """(offset, length) of every record of a whole archive, as warcio frames them."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh, arc2warc=True)
+        spans = []
+        for r in it:
+            r.content_stream().read()
+            spans.append((it.get_record_offset(), it.get_record_length()))
+    return spans
+
+
+def cut_in_half(src, tmp_path):
+    """A copy of `src` with only its first half, in a folder of the same name (so the same key and ids)."""
+    folder = tmp_path / src.parent.name
+    folder.mkdir(parents=True, exist_ok=True)
+    data = src.read_bytes()
+    (folder / src.name).write_bytes(data[: len(data) // 2])
+    return folder / src.name, len(data) // 2
+
+
+@pytest.mark.parametrize("name", ["iana.warc.gz", "at.warc.gz", "at.warc", "example.arc.gz"])
+def test_a_record_cut_short_is_unreadable_and_the_records_before_it_are_kept(name, tmp_path):
+    from pipelines.readers.common import document_id
+
+    src = SAMPLE / name if name == "iana.warc.gz" else DATA / "warc" / name
+    whole = {d["id"]: d for d in read_all(src)}
+    cut_path, cut = cut_in_half(src, tmp_path)
+    docs = read_all(cut_path)
+    key = resolve_inputs([InputSpec(path=str(cut_path))])[0].key
+    spans = record_spans(src)
+    before = [document_id(key, o) for o, n in spans if o + n <= cut]
+    cut_record = next(document_id(key, o) for o, n in spans if o < cut < o + n)
+    # Every whole record before the cut reads exactly as in the whole file ...
+    assert [d["id"] for d in docs] == before + [cut_record]
+    for d in docs[:-1]:
+        assert (d["drop_reason"], d["raw"]) == (whole[d["id"]]["drop_reason"], whole[d["id"]]["raw"])
+    # ... and the record the cut falls in is counted, not kept as a shorter document.
+    last = docs[-1]
+    assert last["drop_reason"] == "unreadable_record" and "missing (file cut short)" in last["drop_detail"]
+    assert last["url"] == whole[cut_record]["url"]
+
+
+def test_a_cut_gzip_text_file_is_one_unreadable_record(tmp_path):
+    cut_path, _ = cut_in_half(SAMPLE / "texts" / "hamlet_gut.txt.gz", tmp_path)
+    [doc] = read_all(cut_path)
+    assert doc["drop_reason"] == "unreadable_record" and doc["raw"] is None
+    assert "EOFError" in doc["drop_detail"] and doc["raw_bytes"] > 50_000   # what did decompress, counted
+
+
+@pytest.mark.parametrize("suffix", ["gz", "zst"])
+def test_a_cut_compressed_jsonl_keeps_whole_lines_and_counts_the_rest(suffix, tmp_path):
+    lines = [json.dumps({"text": f"doc {i} " * 50}) for i in range(2000)]
+    raw = "\n".join(lines).encode()
+    data = gzip.compress(raw) if suffix == "gz" else zstandard.ZstdCompressor().compress(raw)
+    (tmp_path / f"t.jsonl.{suffix}").write_bytes(data[: len(data) // 2])
+    docs = read_all(tmp_path / f"t.jsonl.{suffix}")
+    kept = [d for d in docs if d["drop_reason"] is None]
+    assert [d["text"] for d in kept] == [json.loads(ln)["text"] for ln in lines[: len(kept)]]   # whole lines only
+    assert docs[-1]["drop_reason"] == "unreadable_record" and "EOFError" in docs[-1]["drop_detail"]
+    assert len(docs) == len(kept) + 1 and len(kept) > 100
