@@ -47,9 +47,12 @@ class InputSpec(Section):
     listed_type: Optional[Literal["warc", "html", "jsonl", "parquet", "text"]] = None
     prefix: str = ""
     text_field: str = "text"
+    # The input's own id (kept as `source_id`; default: a field called `id`, if any).
     id_field: Optional[str] = None
     url_field: Optional[str] = None
     date_field: Optional[str] = None
+    # Carry the record's other fields (JSONL/Parquet) or WARC headers into `metadata` (JSON).
+    metadata: bool = True
 
 
 class ExtractConfig(Section):

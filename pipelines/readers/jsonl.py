@@ -8,14 +8,17 @@ from typing import Any, Iterator
 from pipelines.config import ExtractConfig
 from pipelines.inputs import InputFile
 from pipelines.readers.common import READ_STAGE, document_id, open_decompressed, unreadable
+from pipelines.readers.identity import row_identity
 from pipelines.schema import drop, new_document
 
 
 def record_document(f: InputFile, cfg: ExtractConfig, row: dict[str, Any], offset: int, raw_bytes: int) -> dict[str, Any]:
     """A document from a JSONL or Parquet row; shared so both sources treat fields the same way."""
-    doc_id = row.get(f.id_field) if f.id_field else None
+    source_id, metadata = row_identity(f, row)
     doc = new_document(
-        id=str(doc_id) if doc_id is not None else document_id(f.key, offset),
+        id=document_id(f.key, offset),
+        source_id=source_id,
+        metadata=metadata,
         source=f.key,
         url=str(row[f.url_field]) if f.url_field and row.get(f.url_field) is not None else f"{f.key}#{offset}",
         date=str(row[f.date_field]) if f.date_field and row.get(f.date_field) is not None else None,

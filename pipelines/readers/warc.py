@@ -18,8 +18,9 @@ from typing import Any, Iterator, Optional
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.config import ExtractConfig
-from pipelines.inputs import InputFile
+from pipelines.inputs import InputFile, file_head
 from pipelines.readers.common import READ_STAGE, document_id, open_binary, unreadable
+from pipelines.readers.identity import warc_identity
 from pipelines.schema import drop, new_document
 
 DOCUMENT_RECORDS = {"response", "resource", "conversion"}
@@ -47,26 +48,30 @@ def _missing_bytes(record: Any) -> Optional[int]:
     return int(getattr(raw, "limit", 0) or 0)
 
 
-def _cut_record(f: InputFile, record: Any, offset: int, missing: Optional[int], payload: bytes | None) -> dict[str, Any]:
-    url = record.rec_headers.get_header("WARC-Target-URI") if record.rec_headers else None
+def _cut_record(f: InputFile, record: Any, offset: int, missing: Optional[int], payload: bytes | None,
+                is_arc: bool) -> dict[str, Any]:
+    headers = record.rec_headers
+    url = headers.get_header("WARC-Target-URI")
     if missing is None:
         detail = f"record at byte {offset}: its header block is incomplete (file cut short?)"
     else:
         detail = f"{record.rec_type} record at byte {offset}: {missing} of its {record.length} bytes missing (file cut short)"
-    return unreadable(f.key, offset, detail, url=url, raw_bytes=len(payload or b""))
+    doc = unreadable(f.key, offset, detail, url=url, raw_bytes=len(payload or b""))
+    doc["source_id"], doc["metadata"] = warc_identity(f, headers, is_arc)
+    return doc
 
 
 def _record_document(
-    f: InputFile, record: Any, offset: int, payload: bytes | None, error: str | None, max_bytes: int, http_ok_only: bool
+    f: InputFile, record: Any, offset: int, payload: bytes | None, error: str | None, cfg: ExtractConfig, is_arc: bool
 ) -> dict[str, Any]:
     headers = record.rec_headers
     url = headers.get_header("WARC-Target-URI")
     date = headers.get_header("WARC-Date")
     rec_type = record.rec_type
-    doc_id = document_id(f.key, offset)
-
+    source_id, metadata = warc_identity(f, headers, is_arc)
+    doc = new_document(id=document_id(f.key, offset), source_id=source_id, metadata=metadata,
+                       source=f.key, url=url, date=date)
     if rec_type not in DOCUMENT_RECORDS:
-        doc = new_document(id=doc_id, source=f.key, url=url, date=date)
         return drop(doc, READ_STAGE, "not_a_document", rec_type)
 
     http = record.http_headers
@@ -80,16 +85,13 @@ def _record_document(
         content_type = "text/plain"
 
     if payload is None:
-        return unreadable(f.key, offset, error or "no payload", url=url)
+        return drop(doc, READ_STAGE, "unreadable_record", (error or "no payload")[:500])
 
-    doc = new_document(
-        id=doc_id, source=f.key, url=url, date=date, content_type=content_type,
-        raw=payload, raw_bytes=len(payload),
-    )
-    if len(payload) > max_bytes:
+    doc.update(content_type=content_type, raw=payload, raw_bytes=len(payload))
+    if len(payload) > cfg.max_bytes:
         doc["raw"] = None
-        return drop(doc, READ_STAGE, "too_large", f">{max_bytes} bytes")
-    if http_ok_only and status is not None and status != "200":
+        return drop(doc, READ_STAGE, "too_large", f">{cfg.max_bytes} bytes")
+    if cfg.http_ok_only and status is not None and status != "200":
         doc["raw"] = None  # redirects and error pages: counted, not extracted
         return drop(doc, READ_STAGE, "http_status", status)
     return doc
@@ -109,6 +111,7 @@ def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
         yield unreadable(f.key, 0, f"cannot open: {exc}")
         return
     with stream:
+        is_arc = file_head(f.uri).startswith(b"filedesc://")
         it = ArchiveIterator(stream, arc2warc=True, check_digests=False)
         last = 0  # offset of the last record read
         while True:
@@ -124,9 +127,9 @@ def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
             missing = _missing_bytes(record)
             offset = last = it.get_record_offset()
             if missing != 0:
-                yield _cut_record(f, record, offset, missing, payload)
+                yield _cut_record(f, record, offset, missing, payload, is_arc)
             else:
-                yield _record_document(f, record, offset, payload, error, cfg.max_bytes, cfg.http_ok_only)
+                yield _record_document(f, record, offset, payload, error, cfg, is_arc)
         end = it.offset  # where the next record would start: the file's end if nothing is left
         size = _file_size(stream, f)
         if size > end:

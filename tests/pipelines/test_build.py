@@ -130,6 +130,42 @@ def test_cut_inputs_balance_and_each_cut_record_is_unreadable(ray_local, tmp_pat
     assert not any(r["source"] == "texts/hamlet_gut.txt.gz" for r in pq.read_table(tmp_path / "out" / "documents").to_pylist())
 
 
+def test_input_ids_and_fields_round_trip_to_the_documents(ray_local, tmp_path):
+    """JSONL and Parquet rows with their own ids and extra fields: each kept document carries
+    the row's id as source_id and every other field in metadata; a WARC's records carry their
+    WARC-Record-ID."""
+    import pyarrow as pa
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.pipelines.crawl_site import TEXT  # real paragraphs (Milton), distinct from each other
+
+    rows = [{"id": f"j-{i}", "text": TEXT[i], "tags": ["poem", i], "origin": {"book": "PR", "n": i}} for i in range(6)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pq.write_table(pa.table({"doc_id": [f"p-{i}" for i in range(6, 12)], "body": TEXT[6:12],
+                             "year": [1671 + i for i in range(6)]}), tmp_path / "in" / "b.parquet")
+    warc = DATA / "warc" / "example.warc.gz"
+    off = {"enabled": False}
+    cfg = CorpusConfig(inputs=[InputSpec(path=str(tmp_path / "in" / "a.jsonl")),
+                               InputSpec(path=str(tmp_path / "in" / "b.parquet"), text_field="body", id_field="doc_id"),
+                               InputSpec(path=str(warc))],
+                       filters={"gopher_quality": off, "gopher_repetition": off, "c4": off, "fineweb": off},
+                       dedup={"minhash": off}, shards=off, output={"write_rejected": True})
+    result = build_corpus(cfg, tmp_path / "out")
+    docs = {r["source_id"]: r for r in pq.read_table(tmp_path / "out" / "documents").to_pylist()}
+    for r in rows:
+        assert docs[r["id"]]["text"].startswith(r["text"][:40])
+        assert json.loads(docs[r["id"]]["metadata"]) == {"tags": r["tags"], "origin": r["origin"]}
+    for i in range(6, 12):
+        assert json.loads(docs[f"p-{i}"]["metadata"]) == {"year": 1665 + i}
+    assert len({r["id"] for r in docs.values()}) == len(docs) == result.stats.documents_kept
+    with open(warc, "rb") as fh:
+        record_ids = {r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(fh)}
+    rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    from_warc = [r["source_id"] for r in list(docs.values()) + rejected if r["source"].endswith("example.warc.gz")]
+    assert sorted(from_warc) == sorted(record_ids)
+
+
 def test_folder_with_unknown_files_reports_them(ray_local, tmp_path):
     result = build_corpus(CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"))], shards={"enabled": False}),
                           tmp_path / "w")

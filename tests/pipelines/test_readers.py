@@ -84,7 +84,7 @@ def test_jsonl_plain_gzip_and_zstd(tmp_path):
     (tmp_path / "c.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines.encode()))
     for name in ("a.jsonl", "b.jsonl.gz", "c.jsonl.zst"):
         docs = read_all(tmp_path / name, id_field="id", url_field="url")
-        assert [d["id"] for d in docs[:2]] == ["a", "b"]
+        assert [d["source_id"] for d in docs[:2]] == ["a", "b"]
         assert docs[0]["text"] == "first document" and docs[0]["url"] == "http://x/a"
         reasons = Counter(d["drop_reason"] for d in docs)
         assert reasons == {None: 2, "unreadable_record": 4}, name
@@ -102,8 +102,8 @@ def test_parquet_with_named_fields(tmp_path):
     table = pa.table({"content": ["one", "two", None], "doc_id": ["x1", "x2", "x3"], "n": [1, 2, 3]})
     pq.write_table(table, tmp_path / "d.parquet")
     docs = read_all(tmp_path / "d.parquet", text_field="content", id_field="doc_id")
-    assert [(d["id"], d["text"], d["drop_reason"]) for d in docs] == [
-        ("x1", "one", None), ("x2", "two", None), ("x3", None, "unreadable_record")]
+    assert [(d["source_id"], d["text"], d["drop_reason"], d["metadata"]) for d in docs] == [
+        ("x1", "one", None, '{"n":1}'), ("x2", "two", None, '{"n":2}'), ("x3", None, "unreadable_record", '{"n":3}')]
 
 
 def test_html_and_text_files():
@@ -174,3 +174,39 @@ def test_a_cut_compressed_jsonl_keeps_whole_lines_and_counts_the_rest(suffix, tm
     assert [d["text"] for d in kept] == [json.loads(ln)["text"] for ln in lines[: len(kept)]]   # whole lines only
     assert docs[-1]["drop_reason"] == "unreadable_record" and "EOFError" in docs[-1]["drop_detail"]
     assert len(docs) == len(kept) + 1 and len(kept) > 100
+
+
+def test_the_inputs_own_ids_and_other_fields_are_kept(tmp_path):
+    import datetime as dt
+    from decimal import Decimal
+
+    rows = [{"id": 7, "text": "seven", "tags": ["a", "ü"], "meta": {"k": None}, "score": float("nan")},
+            {"text": "no id", "url": "http://x/2"}]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    a, b = read_all(tmp_path / "a.jsonl", url_field="url")
+    assert (a["source_id"], a["metadata"]) == ("7", '{"meta":{"k":null},"score":null,"tags":["a","ü"]}')
+    assert (b["source_id"], b["metadata"]) == (None, None)      # a field called `id` is the default id field
+    assert a["id"] != "7" and len({a["id"], b["id"]}) == 2       # the build's id stays its own
+    table = pa.table({"text": ["t"], "at": [dt.datetime(2024, 5, 1, 12, 0)], "price": pa.array([Decimal("1.50")]),
+                      "blob": [b"\x00\xff"]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    [p] = read_all(tmp_path / "p.parquet")
+    assert json.loads(p["metadata"]) == {"at": "2024-05-01T12:00:00", "blob": "AP8=", "price": "1.50"}
+    [off] = read_all(tmp_path / "p.parquet", metadata=False)
+    assert off["metadata"] is None
+
+
+def test_warc_record_ids_are_source_ids_and_arc_has_none():
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(DATA / "warc" / "example.warc.gz", "rb") as fh:
+        record_ids = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(fh)]
+    docs = read_all(DATA / "warc" / "example.warc.gz")
+    assert [d["source_id"] for d in docs] == record_ids
+    response = next(d for d in docs if d["drop_reason"] is None)
+    meta = json.loads(response["metadata"])
+    assert meta["WARC-Type"] == "response" and "WARC-Record-ID" not in meta and "WARC-Payload-Digest" in meta
+    # warcio makes up a random id for each ARC record: not the input's, so none is kept.
+    arc = [read_all(DATA / "warc" / "example.arc.gz") for _ in range(2)]
+    assert all(d["source_id"] is None for d in arc[0])
+    assert [d["metadata"] for d in arc[0]] == [d["metadata"] for d in arc[1]]
