@@ -6,6 +6,7 @@ Unknown fields are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -28,9 +29,21 @@ def _positive(v: float) -> float:
     return v
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _plain_name(v: str) -> str:
+    # Names that become file or folder names: one path component, so it stays inside OUT.
+    if not _PLAIN_NAME.fullmatch(v):
+        raise ValueError(f"{v!r} is not a plain name (letters, digits, '.', '_', '-', starting with a letter or "
+                         "digit; no '/' or '..'): it names files inside the output folder")
+    return v
+
+
 Fraction = Annotated[float, AfterValidator(_fraction)]
 Positive = Annotated[float, AfterValidator(_positive)]
 PositiveInt = Annotated[int, AfterValidator(_positive)]
+PlainName = Annotated[str, AfterValidator(_plain_name)]
 
 
 class Section(BaseModel):
@@ -287,7 +300,7 @@ class OutputConfig(Section):
 
 
 class CorpusConfig(Section):
-    name: str = "corpus"
+    name: PlainName = "corpus"  # also the default output folder, out/NAME
     seed: int = 0
     inputs: list[InputSpec] = Field(default_factory=list)
     extract: ExtractConfig = ExtractConfig()
