@@ -111,7 +111,7 @@ def finish_documents(docs: list[dict[str, Any]], cfg: CorpusConfig, partitions: 
             digest = hashlib.blake2b(doc["id"].encode(), digest_size=16).digest()
             doc["text_hash"] = None
             if not keep_rejected_text:
-                doc["text"] = None
+                doc["text"] = doc["metadata"] = None
         doc["partition"] = exact_dedup.partition_of(digest, partitions)
     return to_stream_table(docs)
 

@@ -6,6 +6,7 @@ Unknown fields are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -44,6 +45,20 @@ NonNegativeInt = Annotated[int, AfterValidator(_not_negative)]
 Seed = NonNegativeInt  # numpy's generators refuse negative seeds
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _plain_name(v: str) -> str:
+    # Names that become file or folder names: one path component, so it stays inside OUT.
+    if not _PLAIN_NAME.fullmatch(v):
+        raise ValueError(f"{v!r} is not a plain name (letters, digits, '.', '_', '-', starting with a letter or "
+                         "digit; no '/' or '..'): it names files inside the output folder")
+    return v
+
+
+PlainName = Annotated[str, AfterValidator(_plain_name)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -58,9 +73,12 @@ class InputSpec(Section):
     listed_type: Optional[Literal["warc", "html", "jsonl", "parquet", "text"]] = None
     prefix: str = ""
     text_field: str = "text"
+    # The input's own id (kept as `source_id`; default: a field called `id`, if any).
     id_field: Optional[str] = None
     url_field: Optional[str] = None
     date_field: Optional[str] = None
+    # Carry the record's other fields (JSONL/Parquet) or WARC headers into `metadata` (JSON).
+    metadata: bool = True
 
 
 class ExtractConfig(Section):
@@ -321,7 +339,7 @@ class OutputConfig(Section):
 
 
 class CorpusConfig(Section):
-    name: str = "corpus"
+    name: PlainName = "corpus"  # also the default output folder, out/NAME
     seed: Seed = 0
     inputs: list[InputSpec] = Field(default_factory=list)
     extract: ExtractConfig = ExtractConfig()

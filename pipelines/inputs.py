@@ -52,6 +52,7 @@ class InputFile:
     id_field: Optional[str] = None
     url_field: Optional[str] = None
     date_field: Optional[str] = None
+    metadata: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,7 +137,7 @@ def _remote_files(spec_path: str) -> list[tuple[str, int, float]]:
     return out
 
 
-def _open_head(uri: str, n: int = 4096) -> bytes:
+def file_head(uri: str, n: int = 4096) -> bytes:
     """The first bytes of a file, decompressed if it is gzip or zstd (a prefix decompresses fine)."""
     with fsspec.open(uri, "rb") as f:
         head = f.read(n)
@@ -154,7 +155,7 @@ def _open_head(uri: str, n: int = 4096) -> bytes:
 
 def check_type(uri: str, kind: str, text_field: Optional[str] = None) -> None:
     """Look at the first bytes of a local file and refuse it if it is not of `kind`."""
-    head = _open_head(uri)
+    head = file_head(uri)
     if kind == "warc":
         if not (head.startswith(b"WARC/") or head.startswith(b"filedesc://") or not head.strip()):
             raise InputError(f"{uri}: not a WARC or ARC file (it starts with {head[:20]!r})")
@@ -268,6 +269,7 @@ def resolve_inputs(specs: list[InputSpec], check: bool = True, skipped: Optional
                     sub = InputSpec(
                         path=lp, type=listed_spec_type, text_field=spec.text_field,
                         id_field=spec.id_field, url_field=spec.url_field, date_field=spec.date_field,
+                        metadata=spec.metadata,
                     )
                     for f in resolve_inputs([sub], check=check, skipped=skipped):
                         if f.uri not in seen:
@@ -283,7 +285,7 @@ def resolve_inputs(specs: list[InputSpec], check: bool = True, skipped: Optional
                 InputFile(
                     index=0, uri=uri, type=kind, key=_key_for(uri, key_base), size=size, mtime=mtime,
                     text_field=spec.text_field, id_field=spec.id_field,
-                    url_field=spec.url_field, date_field=spec.date_field,
+                    url_field=spec.url_field, date_field=spec.date_field, metadata=spec.metadata,
                 )
             )
         if len(files) == count_before and not entries:

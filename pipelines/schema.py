@@ -15,11 +15,13 @@ import pyarrow as pa
 # (While steps run, a document is a dict that also holds `raw` and `content_type`.)
 STREAM_SCHEMA = pa.schema(
     [
-        ("id", pa.string()),
+        ("id", pa.string()),  # the build's: from the input's key and the record's place in it
+        ("source_id", pa.string()),  # the input's own: JSONL/Parquet id field, WARC-Record-ID
         ("source", pa.string()),  # input file, relative to its input's base
         ("url", pa.string()),
         ("date", pa.string()),
         ("text", pa.large_string()),  # null for dropped documents unless output.write_rejected
+        ("metadata", pa.large_string()),  # the input's other fields, canonical JSON (readers/identity.py)
         ("raw_bytes", pa.int64()),  # payload size as read: the unit `bytes` is counted in
         ("lang", pa.string()),
         ("lang_score", pa.float64()),
@@ -44,6 +46,8 @@ DOCUMENT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("lang", pa.string()),
         ("lang_score", pa.float64()),
+        ("source_id", pa.string()),
+        ("metadata", pa.large_string()),
     ]
 )
 
@@ -65,6 +69,8 @@ REJECTED_SCHEMA = pa.schema(
         ("drop_reason", pa.string()),
         ("drop_detail", pa.string()),
         ("cluster_id", pa.string()),  # for duplicates: the id of the copy that was kept
+        ("source_id", pa.string()),
+        ("metadata", pa.large_string()),
     ]
 )
 
@@ -89,9 +95,13 @@ def new_document(
     raw: Optional[bytes] = None,
     text: Optional[str] = None,
     raw_bytes: int = 0,
+    source_id: Optional[str] = None,
+    metadata: Optional[str] = None,
 ) -> dict[str, Any]:
     return {
         "id": id,
+        "source_id": source_id,
+        "metadata": metadata,
         "source": source,
         "url": url,
         "date": date,

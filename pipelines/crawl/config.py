@@ -6,12 +6,13 @@ links followed only on the seeds' hosts, HTML only.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
-from pipelines.config import Positive, PositiveInt, Section, parse_token_count
+from pipelines.config import PlainName, Positive, PositiveInt, Section, parse_token_count
 from scalelab.config_errors import load_model
 
 
@@ -39,6 +40,21 @@ class ScopeConfig(Section):
     deny_patterns: list[str] = []   # regexes; a match is out of scope
     schemes: list[Literal["http", "https"]] = ["http", "https"]
     follow_nofollow: bool = False   # follow <a rel="nofollow"> and pages with <meta robots nofollow>
+    # Hosts are resolved and only public addresses are connected to: loopback, private, link-local
+    # and other reserved ones are refused (logged as private_address), redirects included.
+    # true allows every address; a list of networks (["10.1.0.0/16"]) allows those.
+    allow_private_networks: Union[bool, list[str]] = False
+
+    @field_validator("allow_private_networks")
+    @classmethod
+    def _networks(cls, v: Union[bool, list[str]]) -> Union[bool, list[str]]:
+        if isinstance(v, list):
+            for n in v:
+                try:
+                    ipaddress.ip_network(n, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{n!r} is not a network like 10.1.0.0/16: {exc}") from None
+        return v
 
     @field_validator("allow_patterns", "deny_patterns")
     @classmethod
@@ -83,7 +99,7 @@ class UrlsConfig(Section):
 
 class WarcOutputConfig(Section):
     max_file_mb: Positive = 1000.0  # a WARC file is closed and a new one opened past this size
-    prefix: str = "crawl"
+    prefix: PlainName = "crawl"    # WARC files are OUT/warc/PREFIX-<actor>-<session>-NNNNN.warc.gz
 
 
 class RayConfig(Section):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from pipelines.atomic import atomic_path
 from pipelines.crawl.config import RESUMABLE_CHANGES, CrawlConfig
-from pipelines.crawl.crawl_log import totals, write_log
+from pipelines.crawl.crawl_log import NOT_FETCHED, totals, write_log
 from pipelines.crawl.host_fetcher import HostFetcher, owner_of
 from pipelines.crawl.journal import CrawlState, Journal
 from pipelines.crawl.scope import Scope
@@ -157,7 +157,7 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
     frontier = _Frontier(cfg.ray.num_actors)
     for item in state.frontier():
         frontier.push(item)
-    pages = sum(1 for r in state.rows if r["kind"] == "page" and r["error"] != "robots")
+    pages = sum(1 for r in state.rows if r["kind"] == "page" and r["error"] not in NOT_FETCHED)
     body_bytes = sum(r["bytes"] or 0 for r in state.rows if r["kind"] == "page")
 
     hooks = fault_hook_env()  # test hooks reach the actors, wherever they run
@@ -210,7 +210,7 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
             entry = _commit(result, frontier, state, scope, cfg, session)
             journal.append(entry)
             state.apply(entry)
-            pages += sum(1 for r in result["rows"] if r["error"] != "robots")
+            pages += sum(1 for r in result["rows"] if r["error"] not in NOT_FETCHED)
             body_bytes += sum(r["bytes"] or 0 for r in result["rows"])
             if on_batch is not None:
                 on_batch(entry)

@@ -1,7 +1,8 @@
 """The crawl log (`OUT/crawl_log.parquet`): one row per URL the crawl met, and the totals.
 
 Every URL is accounted for: fetched (with its HTTP status), failed (timeout, connection,
-too_large), skipped (content_type, robots), not followed (out_of_scope with the reason, or
+too_large), skipped (content_type, robots), refused (private_address: the host resolves to a
+non-public address), not followed (out_of_scope with the reason, or
 invalid_url), or still queued when a limit stopped the crawl. robots.txt fetches are rows of
 kind `robots`.
 """
@@ -25,7 +26,8 @@ LOG_SCHEMA = pa.schema([
     ("status", pa.int32()),         # HTTP status; null when no response
     ("bytes", pa.int64()),          # body bytes received
     ("error", pa.string()),         # null, or timeout, connection, too_large, content_type, robots,
-                                    # http_4xx, http_5xx, out_of_scope, invalid_url, crawler_error
+                                    # private_address, http_4xx, http_5xx, out_of_scope, invalid_url,
+                                    # crawler_error
     ("detail", pa.string()),
     ("content_type", pa.string()),
     ("time", pa.timestamp("ms", tz="UTC")),  # when the request was sent (or the URL was judged)
@@ -37,6 +39,8 @@ LOG_SCHEMA = pa.schema([
 ])
 
 FAILURES = ("timeout", "connection", "too_large", "http_4xx", "http_5xx", "crawler_error")
+# Page rows that were judged, not fetched: they don't count against limits.max_pages.
+NOT_FETCHED = ("robots", "private_address")
 
 
 def write_log(rows: list[dict[str, Any]], path: Path) -> None:
@@ -52,7 +56,7 @@ def totals(rows: list[dict[str, Any]], queued_left: int) -> dict[str, Any]:
     pages = [r for r in rows if r["kind"] == "page"]
     fetched = [r for r in pages if r["status"] is not None and r["error"] in (None, "http_4xx", "http_5xx")]
     failed = Counter(r["error"] for r in pages if r["error"] in FAILURES)
-    skipped = Counter(r["error"] for r in pages if r["error"] in ("robots", "content_type"))
+    skipped = Counter(r["error"] for r in pages if r["error"] in ("robots", "content_type", "private_address"))
     out_of_scope = Counter(r["detail"] for r in rows if r["kind"] == "discovered")
     return {
         "fetched": len(fetched),
@@ -61,6 +65,7 @@ def totals(rows: list[dict[str, Any]], queued_left: int) -> dict[str, Any]:
         "bytes": sum(r["bytes"] or 0 for r in fetched),
         "skipped_robots": skipped["robots"],
         "skipped_content_type": skipped["content_type"],
+        "refused_private_address": skipped["private_address"],
         "out_of_scope": sum(out_of_scope.values()),
         "out_of_scope_by_reason": dict(sorted(out_of_scope.items())),
         "failed": sum(failed.values()),

@@ -2,7 +2,7 @@
 only allowed content types downloaded. Never raises: failures come back as an `error`.
 
 Redirects are not followed here: the crawler schedules the target like any other link, so
-scope, robots.txt and the per-host limits apply to it too.
+scope, robots.txt, the per-host limits and the address check (`addresses.py`) apply to it too.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Optional
 
 import urllib3
 
+from pipelines.crawl.addresses import AddressPolicy, PrivateAddress, pool_manager
 from pipelines.crawl.config import LimitsConfig
 
 CHUNK = 64 * 1024
@@ -31,7 +32,7 @@ class Fetched:
     http_version: str = "HTTP/1.1"
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    error: Optional[str] = None           # timeout, connection, too_large, content_type
+    error: Optional[str] = None           # timeout, connection, too_large, content_type, private_address
     detail: str = ""
     request_headers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -44,8 +45,9 @@ class Fetched:
         return self.header("Content-Type").split(";", 1)[0].strip().lower()
 
 
-def new_pool(num_connections: int) -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=256, maxsize=num_connections, block=False, retries=False)
+def new_pool(num_connections: int, policy: AddressPolicy = AddressPolicy()) -> urllib3.PoolManager:
+    """Connections that reach only the addresses `policy` allows (by default: public ones)."""
+    return pool_manager(num_connections, policy)
 
 
 def _version(v: int) -> str:
@@ -97,6 +99,8 @@ def fetch(pool: urllib3.PoolManager, url: str, user_agent: str, limits: LimitsCo
                 return out
         out.body = b"".join(chunks)
         return out
+    except PrivateAddress as exc:  # refused before any connection was opened
+        out.error, out.detail = "private_address", str(exc)[:300]
     except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but refused
         out.error, out.detail = "connection", f"{type(exc).__name__}: {exc}"[:300]
     except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:

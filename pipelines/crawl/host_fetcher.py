@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
+from pipelines.crawl.addresses import AddressPolicy
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.fetch import Fetched, fetch, new_pool
 from pipelines.crawl.links import decode_html, extract_links
@@ -55,11 +56,13 @@ class HostFetcher:
         self.index = index
         self.cfg = CrawlConfig.model_validate_json(cfg_json)
         p = self.cfg.politeness
-        self.pool = new_pool(p.max_connections_per_host)
+        self.pool = new_pool(p.max_connections_per_host, AddressPolicy.from_setting(self.cfg.scope.allow_private_networks))
         self.gates: dict[str, HostGate] = defaultdict(HostGate)
         self.robots: dict[str, tuple[RobotsRules, float]] = {}
         self.robots_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.robots_rows: list[dict[str, Any]] = []
+        # Hosts whose robots.txt fetch was refused by the address check: their pages are too.
+        self.refused: dict[str, str] = {}
         self.write_lock = threading.Lock()
         self.warc = RotatingWarcWriter(Path(warc_dir), f"{self.cfg.warc.prefix}-{index:03d}-{incarnation}",
                                        int(self.cfg.warc.max_file_mb * 2**20),
@@ -81,11 +84,15 @@ class HostFetcher:
 
     def _fetch_robots(self, page_url: str) -> RobotsRules:
         p = self.cfg.politeness
-        url = normalize_url("/robots.txt", self.cfg.urls, base=page_url)
+        url = first = normalize_url("/robots.txt", self.cfg.urls, base=page_url)
+        self.refused.pop(host_key(first), None)
         for _ in range(ROBOTS_REDIRECTS + 1):
             self.gates[host_key(url)].wait_turn(p.delay_s)
             got = fetch(self.pool, url, p.user_agent, self.cfg.limits, content_types=None)
             self.robots_rows.append(self._row(got, depth=None, kind="robots"))
+            if got.error == "private_address" and url == first:
+                self.refused[host_key(url)] = got.detail
+                return DISALLOW_ALL
             if got.error == "too_large":  # RFC 9309: parse at least 500 KiB; past our page cap, allow
                 return ALLOW_ALL
             if got.error is not None or got.status is None or got.status >= 500:
@@ -123,7 +130,11 @@ class HostFetcher:
         rules = self._rules(url) if p.obey_robots else ALLOW_ALL
         if not rules.allowed(request_target(url)):
             row = self._row(Fetched(url=url, started=time.time()), depth)
-            row.update(error="robots", detail="unreachable robots.txt" if rules.disallow_all else "disallowed")
+            refused = self.refused.get(host_key(url))
+            if refused is not None:
+                row.update(error="private_address", detail=refused)
+            else:
+                row.update(error="robots", detail="unreachable robots.txt" if rules.disallow_all else "disallowed")
             return row, []
         self.gates[host_key(url)].wait_turn(self._delay(rules))
         got = fetch(self.pool, url, p.user_agent, self.cfg.limits, self.cfg.limits.content_types)

@@ -18,6 +18,7 @@ def print_totals(totals: dict[str, Any], console: Console, title: str = "crawl")
     table.add_row("  body bytes", f"{totals['bytes']:,}")
     table.add_row("skipped by robots.txt", f"{totals['skipped_robots']:,}")
     table.add_row("skipped: content type", f"{totals['skipped_content_type']:,}")
+    table.add_row("refused: private address", f"{totals.get('refused_private_address', 0):,}")
     table.add_row("out of scope", f"{totals['out_of_scope']:,}")
     for reason, n in totals["out_of_scope_by_reason"].items():
         table.add_row(f"  {reason}", f"{n:,}")

@@ -53,7 +53,10 @@ class RotatingWarcWriter:
         if self._writer is None:
             self.seq += 1
             self.name = f"{self.stem}-{self.seq:05d}.warc.gz"
-            self._fh = open(self.folder / (self.name + OPEN_SUFFIX), "wb")
+            path = self.folder / (self.name + OPEN_SUFFIX)
+            if path.parent != self.folder or "/" in self.name:  # the config checks the prefix; this is the backstop
+                raise ValueError(f"WARC file name {self.name!r} would leave {self.folder}")
+            self._fh = open(path, "wb")
             self._writer = WARCWriter(self._fh, gzip=True)
             self._writer.write_record(self._writer.create_warcinfo_record(self.name, self.info))
         return self._writer

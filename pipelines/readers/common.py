@@ -24,17 +24,17 @@ def open_binary(uri: str) -> IO[bytes]:
 
 
 def open_decompressed(uri: str) -> IO[bytes]:
-    """Open a file and undo gzip or zstd, judged by its magic bytes rather than its name."""
+    """Open a file and undo gzip or zstd, judged by its magic bytes rather than its name.
+    Both raise EOFError where a cut file ends mid-stream."""
     raw = open_binary(uri)
     magic = raw.read(4)
     raw.seek(0)
     if magic[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if magic == b"\x28\xb5\x2f\xfd":
-        import zstandard
+        from pipelines.readers.zstd_stream import ZstdStream
 
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True, read_across_frames=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]  # line iteration for JSONL
+        return io.BufferedReader(ZstdStream(raw))  # type: ignore[arg-type]  # line iteration for JSONL
     return raw
 
 

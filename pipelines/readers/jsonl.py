@@ -9,15 +9,18 @@ from typing import IO, Any, Iterator, Optional
 from pipelines.config import ExtractConfig
 from pipelines.inputs import InputFile
 from pipelines.readers.common import READ_STAGE, document_id, open_decompressed, unreadable
+from pipelines.readers.identity import row_identity
 from pipelines.schema import drop, new_document
 from pipelines.text_encoding import WIDTH_CODEC, bom_encoding, wide_without_bom
 
 
 def record_document(f: InputFile, cfg: ExtractConfig, row: dict[str, Any], offset: int, raw_bytes: int) -> dict[str, Any]:
     """A document from a JSONL or Parquet row; shared so both sources treat fields the same way."""
-    doc_id = row.get(f.id_field) if f.id_field else None
+    source_id, metadata = row_identity(f, row)
     doc = new_document(
-        id=str(doc_id) if doc_id is not None else document_id(f.key, offset),
+        id=document_id(f.key, offset),
+        source_id=source_id,
+        metadata=metadata,
         source=f.key,
         url=str(row[f.url_field]) if f.url_field and row.get(f.url_field) is not None else f"{f.key}#{offset}",
         date=str(row[f.date_field]) if f.date_field and row.get(f.date_field) is not None else None,
@@ -54,7 +57,7 @@ def _lines(stream: IO[bytes]) -> tuple[Optional[str], Iterator[str | bytes]]:
 
 
 def read_jsonl(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
-    line_no = 0
+    line_no = -1
     try:
         with open_decompressed(f.uri) as stream:
             codec, lines = _lines(stream)
@@ -72,5 +75,7 @@ def read_jsonl(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
                     yield unreadable(f.key, line_no, f"line {line_no + 1}: {exc}", raw_bytes=raw_bytes)
                     continue
                 yield record_document(f, cfg, row, line_no, raw_bytes)
-    except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated compression or broken UTF-16: the rest is lost
-        yield unreadable(f.key, f"tail@{line_no}", f"{type(exc).__name__}: {exc}")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        # A cut .gz/.zst or broken UTF-16: the lines before the break were whole and are kept; the
+        # line being read and anything after it are lost, counted here as one record.
+        yield unreadable(f.key, f"tail@{line_no + 1}", f"{type(exc).__name__}: {exc} (after line {line_no + 1})")

@@ -14,12 +14,13 @@ from pipelines.readers.jsonl import record_document
 
 
 def read_parquet(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
-    wanted = [c for c in (f.text_field, f.id_field, f.url_field, f.date_field) if c]
+    # Every column when its other fields go to `metadata`; else only the named ones (and `id`).
+    wanted = [c for c in (f.text_field, f.id_field or "id", f.url_field, f.date_field) if c]
     offset = 0
     try:
         with open_binary(f.uri) as stream:
             pf = pq.ParquetFile(stream)
-            columns = [c for c in dict.fromkeys(wanted) if c in pf.schema_arrow.names]
+            columns = None if f.metadata else [c for c in dict.fromkeys(wanted) if c in pf.schema_arrow.names]
             for batch in pf.iter_batches(columns=columns, batch_size=1024):
                 for row in batch.to_pylist():
                     text = row.get(f.text_field)

@@ -1,9 +1,11 @@
-"""A small web site on 127.0.0.1 for the crawler's tests: pages that link to each other and
-outward, a robots.txt with a disallowed folder, a redirect, a 404, a 500, a slow page, a huge
-page, a binary file, a gzip-encoded page and a chain of pages deeper than the crawl goes.
+"""A small web site on 127.0.0.1 (or another loopback address) for the crawler's tests: pages
+that link to each other and outward, a robots.txt with a disallowed folder, a redirect, a 404,
+a 500, a slow page, a huge page, a binary file, a gzip-encoded page, a chain of pages deeper
+than the crawl goes, and `/goto?URL`, a redirect to any URL.
 
 Page text is Milton's Paradise Regained (public domain, from data/sample), so a corpus build
-of the crawl keeps real documents. Every request is recorded with its arrival time.
+of the crawl keeps real documents. Every request is recorded with its arrival time, and every
+TCP connection accepted is counted.
 """
 
 from __future__ import annotations
@@ -69,14 +71,16 @@ class Site:
     lock: threading.Lock = field(default_factory=threading.Lock)
     active: int = 0          # requests being answered now
     most_active: int = 0     # the most at once: the crawler's connections to this host
+    connections: int = 0     # TCP connections accepted, whether a request came or not
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://{self.host}"
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        address, port = self.server.server_address[:2]
+        return f"{address}:{port}"
 
     def paths(self) -> list[str]:
         with self.lock:
@@ -118,6 +122,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             n = sum(ord(c) for c in path)
             if path == "/robots.txt":
                 self._send(200, ROBOTS, "text/plain")
+            elif path.startswith("/goto?"):
+                self._send(302, b"moved", extra=[("Location", path.removeprefix("/goto?"))])
             elif path == "/redirect":
                 self._send(302, b"moved", extra=[("Location", "/c.html")])
             elif path == "/slow":
@@ -154,11 +160,18 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def start_site() -> Site:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)  # type: ignore[arg-type]
+def start_site(address: str = "127.0.0.1") -> Site:
+    server = ThreadingHTTPServer((address, 0), None)  # type: ignore[arg-type]
     server.daemon_threads = True
     server.handle_error = lambda request, address: None  # a crawler hanging up on /slow is expected
     site = Site(server)
+
+    def count(request, client_address) -> bool:  # called for every accepted connection
+        with site.lock:
+            site.connections += 1
+        return True
+
+    server.verify_request = count  # type: ignore[method-assign]
     server.RequestHandlerClass = _handler(site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return site

@@ -15,7 +15,7 @@ from pipelines.inputs import resolve_inputs
 from pipelines.readers import read_input
 from pipelines.stats import read_stats
 from scalelab.cli import app
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, SAMPLE
 
 SAMPLE_CONFIG = REPO / "configs" / "corpus" / "sample.yaml"
 
@@ -108,6 +108,62 @@ def test_every_malformed_archive_runs_through(ray_local, tmp_path):
     drops = {(d["stage"], d["reason"]): d["documents"] for d in stats.drops}
     assert drops[("read", "unreadable_record")] >= 1
     assert result.num_inputs == len(list((DATA / "warc").iterdir()))
+
+
+def test_cut_inputs_balance_and_each_cut_record_is_unreadable(ray_local, tmp_path):
+    """A real WARC and a real gzip text, each cut in half: in = kept + dropped still holds, and
+    the record each cut falls in is a read/unreadable_record, not a kept document."""
+    from tests.pipelines.test_readers import cut_in_half
+
+    warc, _ = cut_in_half(SAMPLE / "iana.warc.gz", tmp_path / "in")
+    text, _ = cut_in_half(SAMPLE / "texts" / "hamlet_gut.txt.gz", tmp_path / "in")
+    cfg = CorpusConfig(inputs=[InputSpec(path=str(warc)), InputSpec(path=str(text))], shards={"enabled": False},
+                       output={"write_rejected": True})
+    result = build_corpus(cfg, tmp_path / "out")
+    read = [d for f in resolve_inputs(cfg.inputs) for d in read_input(f, cfg.extract)]
+    assert result.stats.balanced() and result.stats.documents_in == len(read)
+    assert result.stats.bytes_in == result.stats.bytes_kept + sum(d["bytes"] for d in result.stats.drops)
+    drops = {(d["stage"], d["reason"]): d["documents"] for d in result.stats.drops}
+    assert drops[("read", "unreadable_record")] == 2
+    unreadable = [r for r in pq.read_table(tmp_path / "out" / "rejected").to_pylist() if r["drop_reason"] == "unreadable_record"]
+    assert sorted(r["source"] for r in unreadable) == ["sample/iana.warc.gz", "texts/hamlet_gut.txt.gz"]
+    assert not any(r["source"] == "texts/hamlet_gut.txt.gz" for r in pq.read_table(tmp_path / "out" / "documents").to_pylist())
+
+
+def test_input_ids_and_fields_round_trip_to_the_documents(ray_local, tmp_path):
+    """JSONL and Parquet rows with their own ids and extra fields: each kept document carries
+    the row's id as source_id and every other field in metadata; a WARC's records carry their
+    WARC-Record-ID."""
+    import pyarrow as pa
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.pipelines.crawl_site import TEXT  # real paragraphs (Milton), distinct from each other
+
+    rows = [{"id": f"j-{i}", "text": TEXT[i], "tags": ["poem", i], "origin": {"book": "PR", "n": i}} for i in range(6)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pq.write_table(pa.table({"doc_id": [f"p-{i}" for i in range(6, 12)], "body": TEXT[6:12],
+                             "year": [1671 + i for i in range(6)]}), tmp_path / "in" / "b.parquet")
+    warc = DATA / "warc" / "example.warc.gz"
+    off = {"enabled": False}
+    cfg = CorpusConfig(inputs=[InputSpec(path=str(tmp_path / "in" / "a.jsonl")),
+                               InputSpec(path=str(tmp_path / "in" / "b.parquet"), text_field="body", id_field="doc_id"),
+                               InputSpec(path=str(warc))],
+                       filters={"gopher_quality": off, "gopher_repetition": off, "c4": off, "fineweb": off},
+                       dedup={"minhash": off}, shards=off, output={"write_rejected": True})
+    result = build_corpus(cfg, tmp_path / "out")
+    docs = {r["source_id"]: r for r in pq.read_table(tmp_path / "out" / "documents").to_pylist()}
+    for r in rows:
+        assert docs[r["id"]]["text"].startswith(r["text"][:40])
+        assert json.loads(docs[r["id"]]["metadata"]) == {"tags": r["tags"], "origin": r["origin"]}
+    for i in range(6, 12):
+        assert json.loads(docs[f"p-{i}"]["metadata"]) == {"year": 1665 + i}
+    assert len({r["id"] for r in docs.values()}) == len(docs) == result.stats.documents_kept
+    with open(warc, "rb") as fh:
+        record_ids = {r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(fh)}
+    rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    from_warc = [r["source_id"] for r in list(docs.values()) + rejected if r["source"].endswith("example.warc.gz")]
+    assert sorted(from_warc) == sorted(record_ids)
 
 
 def test_folder_with_unknown_files_reports_them(ray_local, tmp_path):

@@ -62,7 +62,7 @@ def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
     try:
         seeds = tmp_path / "seeds.txt"
         seeds.write_text("".join(s.base + "/\n" for s in sites))
-        cfg = load_crawl_config(None, ["politeness.delay_s=0.05", "limits.max_depth=2", "limits.timeout_s=1",
+        cfg = load_crawl_config(None, ["scope.allow_private_networks=true", "politeness.delay_s=0.05", "limits.max_depth=2", "limits.timeout_s=1",
                                        "limits.max_page_bytes=100k", "ray.num_actors=3"])
         result = run_crawl(cfg, seeds, tmp_path / "crawl", address=three_nodes.address)
         assert result.totals["fetched"] == 3 * len(FETCHED)

@@ -73,3 +73,10 @@ def test_set_overrides(tmp_path):
     assert cfg.filters.language.keep == ["en", "fr"]
     with pytest.raises(ConfigError, match=r"--set filters.c4.enabld=false: filters\.c4\.enabld: unknown field"):
         load_corpus_config(p, ["filters.c4.enabld=false"])
+
+
+@pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", ".."])
+def test_the_name_is_a_plain_name_because_it_is_the_default_output_folder(tmp_path, name):
+    path = write(tmp_path, f"name: '{name}'\ninputs: [{{path: x}}]\n")
+    with pytest.raises(ConfigError, match=rf"{path}: name: '.*' is not a plain name"):
+        load_corpus_config(path)

@@ -27,8 +27,9 @@ from tests.pipelines.crawl_site import FETCHED, start_site
 
 REPO = Path(__file__).resolve().parents[2]
 DELAY = 0.25
-SETTINGS = [f"politeness.delay_s={DELAY}", "limits.max_depth=2", "limits.timeout_s=1", "limits.max_page_bytes=100k",
-            "ray.num_actors=2", "ray.batch_size=4"]
+# The test sites are on loopback, which a crawl refuses unless told otherwise.
+SETTINGS = ["scope.allow_private_networks=true", f"politeness.delay_s={DELAY}", "limits.max_depth=2", "limits.timeout_s=1",
+            "limits.max_page_bytes=100k", "ray.num_actors=2", "ray.batch_size=4"]
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +218,37 @@ def test_a_dead_actor_is_replaced_and_no_page_is_lost_or_doubled(ray_local, tmp_
         assert result.totals["fetched"] == len(FETCHED)
     finally:
         site.close()
+
+
+def test_a_crawl_refuses_private_addresses_unless_allowed(ray_local, tmp_path):
+    """Loopback sites stand in for an intranet: with the default config the crawl never opens a
+    connection to them, and says so; a redirect from an allowed host to another loopback address
+    is refused the same way; with the flag on, the same crawl fetches them."""
+    allowed, other = start_site("127.0.0.1"), start_site("127.0.0.2")
+    try:
+        quick = ["politeness.delay_s=0.05", "limits.max_depth=0", "limits.timeout_s=1", "ray.num_actors=1",
+                 "scope.hosts=any"]
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(f"{allowed.base}/\n{allowed.base}/goto?{other.base}/b.html\n")
+
+        off = run_crawl(load_crawl_config(None, quick), seeds, tmp_path / "off")
+        assert allowed.connections == 0 and other.connections == 0
+        log = pq.read_table(tmp_path / "off" / "crawl_log.parquet").to_pylist()
+        pages = {r["url"]: r for r in log if r["kind"] == "page"}
+        assert {r["error"] for r in pages.values()} == {"private_address"}
+        assert "127.0.0.1 (loopback)" in pages[allowed.base + "/"]["detail"]
+        assert off.totals["refused_private_address"] == 2 and off.totals["fetched"] == 0
+
+        only_first = quick + ["scope.allow_private_networks=[127.0.0.1/32]"]
+        redirected = run_crawl(load_crawl_config(None, only_first), seeds, tmp_path / "redirect")
+        log = pq.read_table(tmp_path / "redirect" / "crawl_log.parquet").to_pylist()
+        target = next(r for r in log if r["url"] == other.base + "/b.html")
+        assert target["error"] == "private_address" and "127.0.0.2 (loopback)" in target["detail"]
+        assert other.connections == 0 and redirected.totals["redirects"] == 1
+        assert redirected.totals["refused_private_address"] == 1
+
+        on = run_crawl(load_crawl_config(None, quick + ["scope.allow_private_networks=true"]), seeds, tmp_path / "on")
+        assert other.paths() == ["/robots.txt", "/b.html"] and on.totals["refused_private_address"] == 0
+    finally:
+        allowed.close()
+        other.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from pipelines.crawl.addresses import AddressPolicy
 from pipelines.crawl.config import CrawlConfig, LimitsConfig, ScopeConfig, UrlsConfig, load_crawl_config
 from pipelines.crawl.fetch import fetch, new_pool
 from pipelines.crawl.host_fetcher import HostFetcher, owner_of
@@ -97,7 +98,7 @@ def test_links_base_nofollow_and_junk():
 
 
 def test_fetch_limits_against_loopback(site):
-    pool = new_pool(1)
+    pool = new_pool(1, AddressPolicy(allow_all=True))  # the site is on loopback
     ua = "scalelab-crawler/test"
     limits = LimitsConfig(max_page_bytes="100k", timeout_s=1.0)
     html = ["text/html"]
@@ -119,7 +120,8 @@ def test_fetch_limits_against_loopback(site):
 
 
 def test_host_fetcher_writes_valid_warc_and_obeys_robots(site, tmp_path):
-    cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0.05}, "limits": {"timeout_s": 1, "max_page_bytes": "100k"}})
+    cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0.05}, "limits": {"timeout_s": 1, "max_page_bytes": "100k"},
+                                      "scope": {"allow_private_networks": True}})
     fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "s00c0ffee")
     out = fetcher.fetch_batch([(site.base + "/a.html", 1, 0), (site.base + "/private/secret.html", 1, 0),
                                (site.base + "/gz.html", 1, 0), (site.base + "/redirect", 1, 0)])
@@ -200,7 +202,7 @@ def test_connections_per_host_are_limited(connections, tmp_path):
     site = start_site()
     try:
         cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0, "max_connections_per_host": connections,
-                                                         "obey_robots": False}})
+                                                         "obey_robots": False}, "scope": {"allow_private_networks": True}})
         fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), "c")
         out = fetcher.fetch_batch([(f"{site.base}/pause/{i}", 1, 0) for i in range(6)])
         fetcher.close()
@@ -208,3 +210,62 @@ def test_connections_per_host_are_limited(connections, tmp_path):
         assert site.most_active == connections   # eight fetch threads, but only this many on one host
     finally:
         site.close()
+
+
+def test_private_addresses_are_refused_before_any_connection(tmp_path):
+    site = start_site()  # its own: the server counts every connection it accepts
+    try:
+        pool = new_pool(1)  # the default: public addresses only
+        limits = LimitsConfig(timeout_s=1.0)
+        for url in (site.base + "/a.html", f"http://localhost:{site.host.split(':')[1]}/a.html",
+                    "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/"):
+            got = fetch(pool, url, "scalelab-crawler/test", limits)
+            assert (got.error, got.status) == ("private_address", None), url
+        assert "::1 (loopback)" in got.detail
+        assert "169.254.169.254 (link-local)" in fetch(pool, "http://169.254.169.254/", "t", limits).detail
+        for obey_robots in (True, False):
+            cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0, "obey_robots": obey_robots}})
+            fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), f"p{obey_robots}")
+            out = fetcher.fetch_batch([(site.base + "/", 0, 0), (site.base + "/b.html", 1, 0)])
+            fetcher.close()
+            assert [r["error"] for r in out["rows"]] == ["private_address"] * 2
+            assert all("127.0.0.1 (loopback)" in r["detail"] for r in out["rows"])
+            assert [r["error"] for r in out["robots_rows"]] == (["private_address"] if obey_robots else [])
+            assert out["links"] == [] and out["warc"] is None
+        assert site.connections == 0 and site.paths() == []   # the server never saw a connection
+    finally:
+        site.close()
+
+
+def test_a_redirect_to_a_private_address_is_refused(tmp_path):
+    allowed, other = start_site("127.0.0.1"), start_site("127.0.0.2")
+    try:
+        target = other.base + "/a.html"
+        for setting, expect in ((["127.0.0.1/32"], "private_address"), (True, None)):
+            cfg = CrawlConfig.model_validate({"politeness": {"delay_s": 0, "obey_robots": False},
+                                              "scope": {"allow_private_networks": setting}})
+            fetcher = HostFetcher(0, cfg.model_dump_json(), str(tmp_path), f"r{expect}")
+            [hop] = fetcher.fetch_batch([(f"{allowed.base}/goto?{target}", 0, 0)])["rows"]
+            assert (hop["status"], hop["redirect"]) == (302, target)
+            [row] = fetcher.fetch_batch([(target, 0, 1)])["rows"]   # the crawl schedules the target like this
+            fetcher.close()
+            assert row["error"] == expect
+            if expect:
+                assert "127.0.0.2 (loopback)" in row["detail"] and other.connections == 0
+            else:
+                assert row["status"] == 200 and other.paths() == ["/a.html"]
+    finally:
+        allowed.close()
+        other.close()
+
+
+@pytest.mark.parametrize("prefix", ["../outside", "/tmp/abs", "a/b", "..", ".hidden", "", "a\\b"])
+def test_warc_prefix_must_be_a_plain_name(prefix):
+    with pytest.raises(ConfigError, match=r"warc\.prefix: "):
+        load_crawl_config(None, [f"warc.prefix={prefix}"] if prefix else ["warc.prefix=''"])
+
+
+def test_allowed_networks_are_checked_at_load():
+    with pytest.raises(ConfigError, match=r"scope\.allow_private_networks: 'lan' is not a network"):
+        load_crawl_config(None, ["scope.allow_private_networks=[lan]"])
+    assert load_crawl_config(None, ["scope.allow_private_networks=[10.1.0.0/16]"]).scope.allow_private_networks == ["10.1.0.0/16"]
