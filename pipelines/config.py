@@ -169,6 +169,10 @@ class MinHashConfig(Section):
     seed: int = 42
     # Drop candidate pairs whose true Jaccard (from the shingles) is under the threshold.
     verify: bool = True
+    # With verify on, bands × rows aim at recall: a pair at the threshold shares a band with at
+    # least this probability (false candidates only cost a check). With verify off, the balanced
+    # choice (datasketch's) is kept, since candidates are then the answer.
+    recall_at_threshold: Fraction = 0.98
     # Which copy of a cluster survives: the smallest id, or the longest text.
     keep: Literal["smallest_id", "longest"] = "smallest_id"
     # Components of graphs up to this many edges are found in the driver; larger ones on the cluster.
@@ -182,6 +186,10 @@ class MinHashConfig(Section):
             raise ValueError("bands and rows: set both or neither")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.verify and self.bands is None:
+            from pipelines.minhash.banding import bands_for_recall
+
+            bands_for_recall(self.threshold, self.num_perm, self.recall_at_threshold)  # raises when out of reach
         return self
 
 
