@@ -234,9 +234,28 @@ class ValidationConfig(Section):
         return parse_token_count(v)
 
 
+def _share(v: float) -> float:
+    if not 0.0 < v <= 1.0:
+        raise ValueError("must be greater than 0 and at most 1")
+    return v
+
+
+def _doc_frequency_cap(v: int) -> int:
+    if v < 2:
+        raise ValueError("must be at least 2: a validation document and one training copy of it are 2 documents")
+    return v
+
+
 class DecontaminationConfig(Section):
+    """A training document is removed when at least `min_overlap_fraction` of its distinct token
+    n-grams occur in the validation set. N-grams found in more than `max_ngram_doc_frequency`
+    documents of the corpus (navigation, licences, templates) are no evidence either way and are
+    left out of both counts: shared boilerplate is not contamination."""
+
     enabled: bool = True
     ngram: PositiveInt = 13  # token n-grams shared with the validation set
+    min_overlap_fraction: Annotated[float, AfterValidator(_share)] = 0.5
+    max_ngram_doc_frequency: Annotated[int, AfterValidator(_doc_frequency_cap)] = 10
 
 
 class ShardsConfig(Section):
