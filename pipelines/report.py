@@ -65,8 +65,7 @@ def decontamination_line(d: dict) -> str:
     """What decontamination removed, and the rule that removed it."""
     if not d["enabled"]:
         return "decontamination: off"
-    return (f"decontaminated: {d['documents']:,} training documents ({d['tokens']:,} tokens) with at least "
-            f"{d['min_overlap_fraction']:.0%} of their {d['ngram']}-grams in validation; "
-            f"{d['documents_overlapping_kept']:,} with a smaller overlap kept; {d['frequent_ngrams']:,} of "
-            f"{d['validation_ngrams']:,} validation {d['ngram']}-grams ignored as boilerplate "
-            f"(in more than {d['max_ngram_doc_frequency']:,} documents)")
+    return (f"decontaminated: {d['documents']:,} documents, {d['tokens']:,} tokens (≥ {d['min_overlap_fraction']:.0%} of "
+            f"their {d['ngram']}-grams in validation); {d['documents_overlapping_kept']:,} overlapping less, kept; "
+            f"{d['frequent_ngrams']:,} of {d['validation_ngrams']:,} validation {d['ngram']}-grams ignored as "
+            f"boilerplate (in > {d['max_ngram_doc_frequency']:,} documents)")
