@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
 from pipelines.minhash import near_dedup as N  # noqa: E402
-from pipelines.minhash.banding import band_keys, choose_bands  # noqa: E402
+from pipelines.minhash.banding import band_keys  # noqa: E402
 from pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
 from pipelines.minhash.signatures import datasketch_signatures, minhash_signatures, shingles  # noqa: E402
 from pipelines.schema import new_document  # noqa: E402
@@ -87,7 +87,7 @@ def bench_steps(texts: list[str], factor: int) -> None:
 
     docs = [perturb(t, c) if c else t for c in range(factor) for t in texts]
     mh = MinHashConfig()
-    bands, rows = choose_bands(mh.threshold, mh.num_perm)
+    bands, rows = N.banding_of(mh)
     k = 4
     timings = {}
     t = time.perf_counter()
@@ -100,7 +100,7 @@ def bench_steps(texts: list[str], factor: int) -> None:
     bucket = {"band": np.tile(np.arange(bands, dtype=np.int64), len(docs)), "key": keys.ravel().view(np.int64),
               "node": np.repeat(nodes, bands)}
     t = time.perf_counter()
-    out = N.bucket_edges(1, bucket)
+    out = N.bucket_edges(1, N.ALL_PAIRS_BUCKET, bucket)
     edges = out[1]
     timings["pairs"] = time.perf_counter() - t
     from pipelines.minhash.signatures import shingle_hashes

@@ -212,6 +212,10 @@ class MinHashConfig(Section):
     seed: Seed = 42
     # Drop candidate pairs whose true Jaccard (from the shingles) is under the threshold.
     verify: bool = True
+    # With verify on, bands × rows aim at recall: a pair at the threshold shares a band with at
+    # least this probability (false candidates only cost a check). With verify off, the balanced
+    # choice (datasketch's) is kept, since candidates are then the answer.
+    recall_at_threshold: Fraction = 0.98
     # Which copy of a cluster survives: the smallest id, or the longest text.
     keep: Literal["smallest_id", "longest"] = "smallest_id"
     # Components of graphs up to this many edges are found in the driver; larger ones on the cluster.
@@ -225,6 +229,10 @@ class MinHashConfig(Section):
             raise ValueError("bands and rows: set both or neither")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.verify and self.bands is None:
+            from pipelines.minhash.banding import bands_for_recall
+
+            bands_for_recall(self.threshold, self.num_perm, self.recall_at_threshold)  # raises when out of reach
         return self
 
 
@@ -273,9 +281,28 @@ class ValidationConfig(Section):
         return parse_token_count(v)
 
 
+def _share(v: float) -> float:
+    if not 0.0 < v <= 1.0:
+        raise ValueError("must be greater than 0 and at most 1")
+    return v
+
+
+def _doc_frequency_cap(v: int) -> int:
+    if v < 2:
+        raise ValueError("must be at least 2: a validation document and one training copy of it are 2 documents")
+    return v
+
+
 class DecontaminationConfig(Section):
+    """A training document is removed when at least `min_overlap_fraction` of its distinct token
+    n-grams occur in the validation set. N-grams found in more than `max_ngram_doc_frequency`
+    documents of the corpus (navigation, licences, templates) are no evidence either way and are
+    left out of both counts: shared boilerplate is not contamination."""
+
     enabled: bool = True
     ngram: PositiveInt = 13  # token n-grams shared with the validation set
+    min_overlap_fraction: Annotated[float, AfterValidator(_share)] = 0.5
+    max_ngram_doc_frequency: Annotated[int, AfterValidator(_doc_frequency_cap)] = 10
 
 
 class ShardsConfig(Section):

@@ -46,6 +46,8 @@ def print_shards(summary: dict, console: Console | None = None) -> None:
                   f"{docs.get('in', 0):,} documents = {docs.get('validation', 0):,} validation + "
                   f"{docs.get('train', 0):,} training + {docs.get('decontaminated', 0):,} decontaminated; "
                   f"{summary['tokens']['validation']:,} validation and {summary['tokens']['train']:,} training tokens")
+    if "decontamination" in summary:
+        console.print(decontamination_line(summary["decontamination"]))
     scales = sorted(summary["scales"].items(), key=lambda kv: kv[1]["tokens"])
     langs = sorted({lang for _, s in scales for lang in s["languages"]})
     table = Table(title="training tokens per scale (each a prefix of the next), by language", title_justify="left")
@@ -57,3 +59,13 @@ def print_shards(summary: dict, console: Console | None = None) -> None:
     for lang in langs:
         table.add_row(lang, *[f"{s['languages'].get(lang, 0):,}" for _, s in scales])
     console.print(table)
+
+
+def decontamination_line(d: dict) -> str:
+    """What decontamination removed, and the rule that removed it."""
+    if not d["enabled"]:
+        return "decontamination: off"
+    return (f"decontaminated: {d['documents']:,} documents, {d['tokens']:,} tokens (≥ {d['min_overlap_fraction']:.0%} of "
+            f"their {d['ngram']}-grams in validation); {d['documents_overlapping_kept']:,} overlapping less, kept; "
+            f"{d['frequent_ngrams']:,} of {d['validation_ngrams']:,} validation {d['ngram']}-grams ignored as "
+            f"boilerplate (in > {d['max_ngram_doc_frequency']:,} documents)")

@@ -1,7 +1,8 @@
 """Near-duplicate removal: MinHash-LSH over the staged partitions, as Ray tasks, K hash partitions wide.
 
     stage/exact/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
-                      ─► buckets (per partition): consecutive members of a bucket become an edge
+                      ─► buckets (per partition): members of a bucket become edges (every pair in a
+                         small bucket when verifying, consecutive members otherwise)
                       ─► verify (optional): attach both documents' shingles, keep edges with true
                          Jaccard >= threshold
                       ─► connected components (driver union-find, or large-star/small-star on Ray)
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from pipelines.atomic import atomic_path
 from pipelines.build_outputs import is_build_file
 from pipelines.config import CorpusConfig, MinHashConfig
-from pipelines.minhash.banding import band_keys, choose_bands
+from pipelines.minhash.banding import Banding, band_keys, bands_for_recall, choose_bands
 from pipelines.minhash.components import (
     _partition_of,
     canonical,
@@ -40,6 +41,10 @@ from pipelines.minhash.signatures import shingle_hashes, signatures_of_hashes
 STAGE = "near_dedup"
 REASON = "near_duplicate"
 STAGED_FOLDER = "stage/exact"
+# With verification, buckets up to this size give every pair: linking only consecutive members
+# would let one dissimilar member in between fail both its checks and hide a true pair.
+# Larger buckets stay linear (consecutive members), so a huge bucket cannot blow up.
+ALL_PAIRS_BUCKET = 32
 
 
 @dataclass
@@ -53,6 +58,15 @@ class NearDedupResult:
     clusters: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     resumed_units: dict[str, int] = field(default_factory=dict)
+
+
+def banding_of(mh: MinHashConfig) -> Banding:
+    """The configured (bands, rows), else recall-first when verifying, else datasketch's balance."""
+    if mh.bands:
+        return Banding(mh.bands, mh.rows)
+    if mh.verify:
+        return bands_for_recall(mh.threshold, mh.num_perm, mh.recall_at_threshold)
+    return choose_bands(mh.threshold, mh.num_perm)
 
 
 def nodes_of(ids: list[str]) -> np.ndarray:
@@ -118,16 +132,29 @@ def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: i
 
 
 # ------------------------------------------------------------------------------ 2. buckets
-def bucket_edges(k: int, *pieces: dict[str, np.ndarray]):
-    """Link consecutive members of each bucket (not all pairs: a huge bucket stays linear).
+def _bucket_pairs(band: np.ndarray, key: np.ndarray, node: np.ndarray, all_pairs_up_to: int) -> np.ndarray:
+    """Edges inside each bucket (rows sorted by band, key): every pair of a bucket of at most
+    `all_pairs_up_to` members, consecutive members of a larger one."""
+    starts = np.flatnonzero(np.r_[True, (band[1:] != band[:-1]) | (key[1:] != key[:-1])])
+    sizes = np.diff(np.r_[starts, len(node)])
+    small = np.repeat(sizes <= all_pairs_up_to, sizes)
+    pairs = []
+    for d in range(1, max(2, min(all_pairs_up_to, int(sizes.max())))):  # d: distance inside the bucket
+        same = (band[d:] == band[:-d]) & (key[d:] == key[:-d])
+        if d > 1:
+            same &= small[d:]
+        pairs.append(np.stack([node[d:][same], node[:-d][same]], axis=1))
+    return np.concatenate(pairs)
+
+
+def bucket_edges(k: int, all_pairs_up_to: int, *pieces: dict[str, np.ndarray]):
+    """Link the members of each bucket (see `_bucket_pairs`; 1 links consecutive members only).
     Returns (number of edges, k pieces of canonical edges split by their first node's partition)."""
     b = _concat(pieces)
     if not b or len(b["node"]) == 0:
         return (0, *[np.empty((0, 2), np.int64) for _ in range(k)])
     order = np.lexsort((b["node"], b["key"], b["band"]))
-    band, key, node = b["band"][order], b["key"][order], b["node"][order]
-    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1]) & (node[1:] != node[:-1])
-    edges = canonical(np.stack([node[1:][same], node[:-1][same]], axis=1))
+    edges = canonical(_bucket_pairs(b["band"][order], b["key"][order], b["node"][order], all_pairs_up_to))
     part = _partition_of(edges[:, 0], k) if len(edges) else np.empty(0)
     return (len(edges), *[edges[part == i] for i in range(k)])
 
@@ -147,7 +174,8 @@ def attach_first(k: int, num_edge_pieces: int, *pieces):
     """Edges whose first node lives here get that node's shingles; then they move to the second's.
     `pieces`: the edge pieces of this partition, then its shingle pieces."""
     edge_pieces, shingle_pieces = pieces[:num_edge_pieces], pieces[num_edge_pieces:]
-    edges = np.concatenate(edge_pieces) if edge_pieces else np.empty((0, 2), np.int64)
+    # One pair found in several bands' buckets is checked once.
+    edges = canonical(np.concatenate(edge_pieces)) if edge_pieces else np.empty((0, 2), np.int64)
     shingles = _concat_shingles(shingle_pieces)
     hashes, ranges = _lookup(shingles, edges[:, 0]) if len(edges) else (np.empty(0, np.uint64), np.zeros(1, np.int64))
     part = _partition_of(edges[:, 1], k) if len(edges) else np.empty(0)
@@ -314,7 +342,7 @@ def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dic
 
     mh = cfg.dedup.minhash
     k = mh.num_partitions
-    bands, rows = (mh.bands, mh.rows) if mh.bands else choose_bands(mh.threshold, mh.num_perm)
+    bands, rows = banding_of(mh)
     figures: dict = {"bands": bands, "rows": rows, "seconds": {}}
     clock = time.perf_counter()
 
@@ -341,7 +369,9 @@ def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dic
     ray.wait([s[0] for s in signed], num_returns=len(signed))
     lap("signatures")
 
-    bucketed = [remote["bucket_edges"].options(num_returns=k + 1).remote(k, *bucket_in[j]) for j in range(k)]
+    all_pairs = ALL_PAIRS_BUCKET if mh.verify else 1  # unverified, consecutive links give the same components
+    bucketed = [remote["bucket_edges"].options(num_returns=k + 1).remote(k, all_pairs, *bucket_in[j])
+                for j in range(k)]
     figures["candidate_edges"] = sum(ray.get([b[0] for b in bucketed]))
     edges_by_first = [[b[1 + j] for b in bucketed] for j in range(k)]
     lap("buckets")

@@ -3,7 +3,8 @@
     documents/*.parquet ─► tokenize (Ray Data actors, tokenizer loaded once each; seeded key per document)
                         ─► tokens per file (stage/tokenize/, checkpointed units)
                         ─► validation: smallest keys up to shards.validation.tokens (by hash, not by worker)
-                        ─► mark: validation / decontaminated (shares a token 13-gram with validation) / train
+                        ─► document frequency of each validation 13-gram over the corpus (boilerplate: frequent)
+                        ─► mark: validation / decontaminated (half of its rarer 13-grams are validation's) / train
                         ─► training stream in key order ─► shards/train-NNNNN.arrow (+ .idx.arrow)
                         ─► scales = prefixes of that stream ─► manifest.json, stats/shards.json
 
@@ -27,7 +28,15 @@ from ray.data.aggregate import Count, Sum
 
 from pipelines import build_outputs
 from pipelines.atomic import atomic_path
-from pipelines.config import CorpusConfig
+from pipelines.config import CorpusConfig, DecontaminationConfig
+from pipelines.shards.decontamination import (
+    DecontaminationReport,
+    ValidationNgrams,
+    is_contaminated,
+    ngram_hashes,
+    overlap,
+    validation_ngram_counts,
+)
 from pipelines.shards.format import ShardWriter, token_dtype
 from pipelines.shards.manifest import SHARDS_FOLDER, write_manifest
 from pipelines.shards.tokenizer import eod_id, file_sha256, load_tokenizer, train_bpe
@@ -48,18 +57,6 @@ class ShardsResult:
 
 def document_key(seed: int, doc_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}\0{doc_id}".encode(), digest_size=8).digest(), "big")
-
-
-def ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
-    """64-bit hashes of every token n-gram of one document (none if it is shorter than n)."""
-    if len(tokens) < n:
-        return np.empty(0, np.uint64)
-    t = tokens.astype(np.uint64) + np.uint64(1)
-    h = np.zeros(len(t) - n + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(n):
-            h = (h ^ t[j : j + len(h)]) * np.uint64(0x100000001B3)
-    return h
 
 
 def _flat(batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -107,20 +104,52 @@ def _read_documents(paths: pa.Table) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([batch])
 
 
-def _mark(batch: pa.Table, validation_ids: list[str], validation_ngrams: np.ndarray, n: int, decontaminate: bool) -> pa.Table:
+def _mark(batch: pa.Table, validation_ids: list[str], ngrams: ValidationNgrams | None,
+          cfg: DecontaminationConfig) -> pa.Table:
+    """Each document's split (validation / decontaminated / train) and its overlap with validation:
+    `matched` of its `counted` n-grams (0 and 0 when decontamination is off)."""
     ids = batch.column("id")
     is_val = pc.is_in(ids, value_set=pa.array(validation_ids, pa.string())).to_numpy(zero_copy_only=False)
     flat, offsets = _flat(batch)
-    split = []
+    split, matched, counted = [], [], []
     for i in range(batch.num_rows):
-        if is_val[i]:
-            split.append("validation")
-        elif decontaminate and len(validation_ngrams) and np.isin(
-                ngram_hashes(flat[offsets[i] : offsets[i + 1] - 1], n), validation_ngrams, assume_unique=False).any():
-            split.append("decontaminated")
-        else:
-            split.append("train")
-    return batch.append_column("split", pa.array(split, pa.string()))
+        o = overlap(flat[offsets[i] : offsets[i + 1] - 1], ngrams, cfg.ngram) if ngrams and not is_val[i] else None
+        split.append("validation" if is_val[i] else "decontaminated" if o and is_contaminated(o, cfg) else "train")
+        matched.append(o.matched if o else 0)
+        counted.append(o.counted if o else 0)
+    return (batch.append_column("split", pa.array(split, pa.string()))
+            .append_column("matched", pa.array(matched, pa.int64()))
+            .append_column("counted", pa.array(counted, pa.int64()))
+            .append_column("overlapping", pa.array([int(m > 0) for m in matched], pa.int64())))
+
+
+def _validation_ngrams(tokenized, validation: np.ndarray, cfg: DecontaminationConfig) -> ValidationNgrams:
+    """The validation n-grams split by how many documents of the whole corpus hold them."""
+    counts = tokenized.map_batches(validation_ngram_counts, batch_format="pyarrow",
+                                   fn_kwargs={"validation": validation, "n": cfg.ngram})
+    frequency = np.zeros(len(validation), np.int64)
+    for batch in counts.iter_batches(batch_format="pyarrow", batch_size=None):
+        np.add.at(frequency, batch.column("index").to_numpy(), batch.column("documents").to_numpy())
+    return ValidationNgrams.split(validation, frequency, cfg.max_ngram_doc_frequency)
+
+
+def _decontaminated_rows(batch: pa.Table) -> pa.Table:
+    rows = batch.filter(pc.equal(batch.column("split"), "decontaminated"))
+    return rows.select(["id", "n_tokens", "matched", "counted"])
+
+
+def _write_decontaminated(marked, path: Path) -> None:
+    """stats/decontaminated.parquet: each removed document, its tokens and its overlap, by id."""
+    import pyarrow.parquet as pq
+
+    tables = list(marked.map_batches(_decontaminated_rows, batch_format="pyarrow").iter_batches(
+        batch_format="pyarrow", batch_size=None))
+    schema = pa.schema([("id", pa.string()), ("n_tokens", pa.int64()), ("matched", pa.int64()), ("counted", pa.int64())])
+    table = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+    table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
+    table = table.append_column("overlap", pc.divide(pc.cast(table["matched"], pa.float64()), table["counted"]))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 # Arrow-native filters: Ray's row-wise filter would turn the token lists into pickled objects.
@@ -284,16 +313,28 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     val_entry["bytes"] = val_bytes  # UTF-8 bytes of the validation text: the denominator of bits per byte
     val_ngrams_arr = np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
 
+    dc = sc.decontamination
+    ngrams = _validation_ngrams(tokenized, val_ngrams_arr, dc) if dc.enabled and len(val_ngrams_arr) else None
     marked = tokenized.map_batches(
         _mark, batch_format="pyarrow",
-        fn_kwargs={"validation_ids": validation_ids, "validation_ngrams": val_ngrams_arr, "n": n,
-                   "decontaminate": sc.decontamination.enabled},
+        fn_kwargs={"validation_ids": validation_ids, "ngrams": ngrams, "cfg": dc},
     ).materialize()
-    by_split = {r["split"]: r for r in marked.groupby("split").aggregate(Count(), Sum("n_tokens")).take_all()}
+    by_split = {r["split"]: r for r in marked.groupby("split").aggregate(
+        Count(), Sum("n_tokens"), Sum("overlapping")).take_all()}
     # Fixed keys in a fixed order: the groupby's row order is Ray's and must not reach the manifest.
     docs_by_split = {split: int(by_split[split]["count()"]) if split in by_split else 0
                      for split in ("validation", "train", "decontaminated")}
-    train_tokens = int(by_split.get("train", {}).get("sum(n_tokens)", 0) or 0)
+
+    def split_sum(split: str, column: str) -> int:
+        return int(by_split.get(split, {}).get(f"sum({column})", 0) or 0)
+
+    train_tokens = split_sum("train", "n_tokens")
+    decontamination = DecontaminationReport(
+        enabled=dc.enabled, ngram=n, min_overlap_fraction=dc.min_overlap_fraction,
+        max_ngram_doc_frequency=dc.max_ngram_doc_frequency, documents=docs_by_split["decontaminated"],
+        tokens=split_sum("decontaminated", "n_tokens"), documents_overlapping_kept=split_sum("train", "overlapping"),
+        validation_ngrams=len(val_ngrams_arr), frequent_ngrams=len(ngrams.frequent) if ngrams else 0)
+    _write_decontaminated(marked, out / "stats" / "decontaminated.parquet")
     scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
     for name, budget in scales.items():
         if budget > train_tokens:
@@ -344,14 +385,14 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         "validation": val_entry,
         "scales": scale_entries,
         "documents": {"in": sum(docs_by_split.values()), **docs_by_split},
-        "decontamination": {"enabled": sc.decontamination.enabled, "ngram": n,
-                            "documents": docs_by_split["decontaminated"]},
+        "decontamination": decontamination.as_dict(),
     }
     write_manifest(out, manifest)
     summary = {
         "tokenizer_vocab": vocab, "dtype": dtype.name,
         "documents": manifest["documents"],
-        "tokens": {"validation": val_entry["tokens"], "train": train_tokens},
+        "tokens": {"validation": val_entry["tokens"], "train": train_tokens, "decontaminated": decontamination.tokens},
+        "decontamination": decontamination.as_dict(),
         "scales": {name: {"tokens": budget, "documents": scale_docs[name], "languages": dict(sorted(scale_langs[name].items()))}
                    for name, budget in scales.items()},
     }
