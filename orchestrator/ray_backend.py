@@ -17,21 +17,26 @@ from orchestrator.sweep_config import SweepConfig
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
-    """The function every Ray Train worker runs: one training run, resumed if it has a checkpoint."""
+    """The function every Ray Train worker runs: its runs one after another, each resumed if it has a
+    checkpoint. A run already complete (a restart of the group after a later run failed) is skipped,
+    so a lane of runs pays Ray Train's and the imports' start-up once."""
     os.environ.update(config["env"])
     import ray.train
     import ray.train.torch
 
-    from orchestrator.run_state import record_attempt
+    from orchestrator.run_state import completed_summary, record_attempt
     from training.config import TrainConfig
     from training.trainer import train
     from training.worker import quiet_deepspeed
 
     quiet_deepspeed()
-    cfg = TrainConfig.model_validate(config["run"])
-    if ray.train.get_context().get_world_rank() == 0:
-        record_attempt(Path(cfg.output), "ray")
-    train(cfg, resume=True, device=ray.train.torch.get_device())
+    for run in config["runs"]:
+        cfg = TrainConfig.model_validate(run)
+        if completed_summary(Path(cfg.output), cfg.name, cfg.experiment_hash()):
+            continue
+        if ray.train.get_context().get_world_rank() == 0:
+            record_attempt(Path(cfg.output), "ray")
+        train(cfg, resume=True, device=ray.train.torch.get_device())
 
 
 def worker_slots(sweep: SweepConfig) -> int:
@@ -62,8 +67,8 @@ def runs_in_flight(sweep: SweepConfig, source: str) -> int:
     return max(1, min(sweep.concurrency, slots // r.workers))
 
 
-def launch_ray(spec: RunSpec, sweep: SweepConfig, env: dict[str, str]) -> None:
-    """Run one run to completion on the cluster; raises when it fails past its retries."""
+def launch_ray(specs: list[RunSpec], sweep: SweepConfig, env: dict[str, str]) -> None:
+    """Run these runs, in order, in one Ray Train job; raises when one fails past its retries."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -73,10 +78,10 @@ def launch_ray(spec: RunSpec, sweep: SweepConfig, env: dict[str, str]) -> None:
         resources["GPU"] = r.gpus_per_worker
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"run": spec.config.model_dump(mode="json"), "env": env},
+        train_loop_config={"runs": [spec.config.model_dump(mode="json") for spec in specs], "env": env},
         torch_config=TorchConfig(backend="nccl" if r.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=r.workers, use_gpu=r.use_gpu, resources_per_worker=resources),
-        run_config=RunConfig(name=spec.run_id, storage_path=str(spec.run_dir.parent / "_ray_train"),
+        run_config=RunConfig(name=specs[0].run_id, storage_path=str(specs[0].run_dir.parent / "_ray_train"),
                              failure_config=FailureConfig(max_failures=sweep.retries)),
     )
     trainer.fit()

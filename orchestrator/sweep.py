@@ -105,21 +105,43 @@ class Sweep:
             reports.write_runs(self.report_dir, rows)
             reports.write_curves(self.report_dir, [s.spec.run_dir for s in self.states])
 
-    def run_one(self, state: RunState, launch) -> None:
-        state.status, state.started_at, state.error = "running", state.started_at or now(), None
+    def run_lane(self, lane: list[RunState], launch) -> None:
+        """Run these runs one after another in one job (`launch` takes their specs); one run is a lane of one."""
+        for state in lane:
+            state.status, state.started_at, state.error = "running", state.started_at or now(), None
         self.write_reports()
+        error = None
         try:
-            launch(state.spec)
-            state.summary = read_summary(state.spec.run_dir)
-            if state.summary is None:
-                raise RuntimeError("the run ended without writing summary.json")
-            state.status = "complete"
+            launch([state.spec for state in lane])
         except Exception as exc:  # a failed run is recorded; the sweep goes on with the others
-            state.status, state.error = "failed", f"{type(exc).__name__}: {exc}"[-4000:]
+            error = f"{type(exc).__name__}: {exc}"[-4000:]
+        for state in lane:
+            self._settle(state, error)
+        self.write_reports()
+
+    def _settle(self, state: RunState, error: Optional[str]) -> None:
+        """Complete if its summary is there for this config; else failed with the job's error."""
+        state.summary = completed_summary(state.spec.run_dir, state.spec.run_id, state.spec.config.experiment_hash())
+        if state.summary:
+            state.status = "complete"
+        else:
+            state.status = "failed"
+            state.error = error or "the run ended without writing summary.json"
         state.finished_at = state.summary["finished_at"] if state.summary else now()
         state.started_at = first_started_at(state.spec.run_dir) or state.started_at
         state.attempts = attempts(state.spec.run_dir)
-        self.write_reports()
+
+
+def lanes(states: list[RunState], count: int) -> list[list[RunState]]:
+    """`count` lanes of about equal work (its FLOPs cap, 6·N·tokens), largest first (LPT scheduling),
+    each lane's runs smallest first so that early results come early."""
+    work = [0.0] * count
+    out: list[list[RunState]] = [[] for _ in range(count)]
+    for state in sorted(states, key=lambda s: -s.spec.flops_6nd):
+        i = work.index(min(work))
+        out[i].append(state)
+        work[i] += state.spec.flops_6nd
+    return [sorted(lane, key=lambda s: s.spec.flops_6nd) for lane in out if lane]
 
 
 def write_sweep_json(report_dir: Path, sweep: SweepConfig, runs: list[RunSpec], backend: str) -> None:
@@ -160,12 +182,13 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
         ensure_ray(address)
         concurrency = runs_in_flight(sweep, source)
 
-        def launch(spec: RunSpec) -> None:
-            launch_ray(spec, sweep, env)
+        def launch(specs: list[RunSpec]) -> None:
+            launch_ray(specs, sweep, env)
     else:
         concurrency = 1
 
-        def launch(spec: RunSpec) -> None:
+        def launch(specs: list[RunSpec]) -> None:
+            (spec,) = specs
             for attempt in range(sweep.retries + 1):
                 try:
                     return launch_deepspeed(spec, hostfile, env)
@@ -181,8 +204,10 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
 
     state.write_reports()
     title = f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} already complete, {concurrency} at a time"
+    packed = sweep.pack_runs and backend == "ray"
+    work = lanes(todo, concurrency) if packed else [[s] for s in todo]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = {pool.submit(state.run_one, s, launch): s for s in todo}
+        futures = {pool.submit(state.run_lane, lane, launch): lane for lane in work}
         watch(console, state, futures, title)
     failed = [s.spec.run_id for s in state.states if s.status == "failed"]
     return SweepResult(runs=state.states, report_dir=report_dir, concurrency=concurrency,
@@ -203,7 +228,7 @@ def run_line(s: RunState) -> str:
     return f"  {s.spec.run_id}: {s.status}{' (already complete)' if s.skipped else ''}, {s.attempts} attempts, {outcome}"
 
 
-def watch(console: Console, state: Sweep, futures: dict[Future, RunState], title: str) -> None:
+def watch(console: Console, state: Sweep, futures: dict[Future, list[RunState]], title: str) -> None:
     """A live status table on a terminal; elsewhere (logs, CI) a line per run as it ends."""
     if console.is_terminal:
         with Live(status_table(state.states, title), console=console, refresh_per_second=1) as live:
@@ -220,6 +245,7 @@ def watch(console: Console, state: Sweep, futures: dict[Future, RunState], title
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                console.print(run_line(futures[f]))
+                for s in futures[f]:
+                    console.print(run_line(s))
     for f in futures:
-        f.result()  # run_one records a run's failure itself; anything raised here is a bug to surface
+        f.result()  # run_lane records a run's failure itself; anything raised here is a bug to surface

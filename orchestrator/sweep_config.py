@@ -83,6 +83,9 @@ class SweepConfig(Section):
     deepspeed: Optional[str] = Field(None, description="DeepSpeed JSON; default: the base's, else zero2.")
     resources: Resources = Resources()
     concurrency: int = Field(2, ge=1, description="Runs in flight at once, at most.")
+    pack_runs: bool = Field(False, description="Ray: split the runs into `concurrency` lanes of equal work, each "
+                            "one Ray Train job that trains its runs one after another, so tiny runs don't each "
+                            "pay a job's start-up.")
     retries: int = Field(2, ge=0, description="Restarts of a failed run from its last checkpoint.")
     output: str = Field("out/sweeps/sweep", description="Report folder: runs.parquet, curves.parquet.")
     storage: Optional[str] = Field(None, description="Run folders and checkpoints, on storage every node "

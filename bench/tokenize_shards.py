@@ -6,7 +6,7 @@
 
 The tokenizers library parallelizes encode_batch over threads; RAYON_NUM_THREADS=1 keeps this per core.
 
-    python bench/tokenize.py [--tokenizer ../shared/corpora/tokenizers/gpt2/tokenizer.json]
+    python bench/tokenize_shards.py [--tokenizer ../shared/corpora/tokenizers/gpt2/tokenizer.json]
 """
 
 from __future__ import annotations
