@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard library's
 
 import numpy as np  # noqa: E402
 

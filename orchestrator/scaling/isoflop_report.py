@@ -146,11 +146,13 @@ def isoflop_html(rep: IsoFlopReport) -> str:
                         f"{_interval(law.exponent_ci)}")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
     rule = "C / (6·N*)" if result.d_rule == RULE_6N else "C / FLOPs per token at N* (as the runs counted them)"
+    third_text = ("the minimum of a Chinchilla fit of the same runs (D = tokens trained) under the same FLOP count"
+                  if rep.comparison else "not fitted (it needs 2 sizes and 5 distinct (N, D) runs, with α, β > 0)")
     return (f"<h2>IsoFLOP (approach 2)</h2><p>Per budget, a parabola of loss in ln N; N is "
-            f"{html.escape(result.n_kind.replace('_', '-'))} parameters; D* = {html.escape(rule)}. Approach 3: the "
-            f"minimum of a Chinchilla fit of the same runs (D = tokens trained) under the same FLOP count. "
-            f"Intervals: {result.ci_level:.0%}, {result.replicates} residual-bootstrap replicates.</p>"
+            f"{html.escape(result.n_kind.replace('_', '-'))} parameters; D* = {html.escape(rule)}. Approach 3: "
+            f"{html.escape(third_text)}. Intervals: {result.ci_level:.0%}, {result.replicates} residual-bootstrap "
+            f"replicates.</p>"
             f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(rows)}</table>"
-            f"<p>{html.escape('; '.join(laws))}</p><ul>{notes}<li>The data-law and Chinchilla fits above read D as the "
-            f"scale's unique tokens; an IsoFLOP run trains on part of its scale, so for these runs read approach 3 "
-            f"here.</li></ul>")
+            + (f"<p>{html.escape('; '.join(laws))}</p>" if laws else "")
+            + f"<ul>{notes}<li>The data-law and Chinchilla fits above read D as the scale's unique tokens; an "
+              f"IsoFLOP run trains on part of its scale, so for these runs read approach 3 here.</li></ul>")
