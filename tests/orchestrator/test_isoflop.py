@@ -45,8 +45,11 @@ def corpus(tmp_path):
     folder = tmp_path / "corpus"
     folder.mkdir()
     scales = {name: {"tokens": n, "shards": [], "last_shard_tokens": 0} for name, n in SCALES.items()}
-    (folder / "manifest.json").write_text(json.dumps({"tokenizer": {"vocab_size": 4096, "eod_id": 0},
-                                                      "scales": scales, "shards": []}))
+    # The fields planning reads, and the rest a manifest must have to be read at all (no files behind them).
+    entry = {"path": "validation.arrow", "index": "validation.idx.arrow", "tokens": 0, "documents": 0,
+             "sha256": "0" * 64, "index_sha256": "0" * 64}
+    (folder / "manifest.json").write_text(json.dumps({"tokenizer": {"vocab_size": 4096, "eod_id": 0, "sha256": "0" * 64},
+                                                      "scales": scales, "shards": [], "validation": entry}))
     return folder
 
 
