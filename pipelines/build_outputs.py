@@ -18,7 +18,7 @@ BUILD_FILES: dict[str, str] = {
     ".": r"manifest\.json|tokenizer\.json|build\.json",
     "documents": r"part-\d{5,}\.parquet",
     "rejected": r"(part|near)-\d{5,}\.parquet",
-    "stats": r"drops\.parquet|summary\.json|shards\.json",
+    "stats": r"drops\.parquet|summary\.json|shards\.json|decontaminated\.parquet",
     "shards": r"(train-\d{5,}|validation)(\.idx)?\.arrow",
     STAGE_ROOT: r"build_config\.json|driver\.json|finished\.json",
     # "exact" holds exact dedup's partitions when near-dedup follows (minhash/near_dedup.py).
