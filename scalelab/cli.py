@@ -283,7 +283,7 @@ def _print_table(table, title: str = "") -> None:
 @app.command("query")
 def query_cmd(
     sql: str = typer.Argument(..., help="SQL over the tables runs, curves, fits and stats (no file access)."),
-    reports: Path = typer.Option(Path("out/sweeps/sample"), "--reports", help="A sweep's report folder."),
+    reports: Path = typer.Option(Path("out/sweeps/demo"), "--reports", help="A sweep's report folder."),
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing (needed for parquet)."),
 ) -> None:
@@ -472,7 +472,7 @@ def _print_isoflop(rep) -> None:
 
 @app.command("report")
 def report_cmd(
-    reports: Path = typer.Argument(Path("out/sweeps/sample"), help="A sweep's report folder."),
+    reports: Path = typer.Argument(Path("out/sweeps/demo"), help="A sweep's report folder."),
     bootstrap: int = typer.Option(100, "--bootstrap", min=0),
     params: str = typer.Option("non_embedding", "--params", help="Which N: non_embedding or all."),
     metric: str = typer.Option("bpb", "--metric", help="Best validation loss in bpb (bits per byte) or nats (per token)."),
