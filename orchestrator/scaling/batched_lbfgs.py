@@ -185,6 +185,6 @@ def _line_search(fun, idx, x, f, g, d, fresh, lo, hi, st: Settings) -> _Step:
 
 def _max_step(x, d, lo, hi) -> np.ndarray:
     """The largest t keeping x + t·d inside [lo, hi], per member (inf where no bound is in the way)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # d = 0 or tiny: no bound that way
         room = np.where(d > 0, (hi - x) / d, np.where(d < 0, (lo - x) / d, np.inf))
     return np.maximum(np.nan_to_num(room, nan=np.inf).min(axis=1), 0.0)
