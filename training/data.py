@@ -166,9 +166,10 @@ class ValidationWindows:
         self.num_windows, self.tokens = count, count * seq_len
         self.reader, self.seq_len, self.world = reader, seq_len, world_size
         self.mine = list(range(rank, count, world_size))  # each rank scores every world-th window
+        stream = reader.window(0, reader.num_tokens)  # read once: the byte check and the targets' bytes
         self.counter: ByteCounter = byte_counter(corpus.folder / "tokenizer.json", corpus.vocab_size,
-                                                 reader.window(0, reader.num_tokens), entry.get("bytes"))
-        self.bytes = self.counter.count(reader.window(1, count * seq_len))  # every window's targets
+                                                 stream, entry.get("bytes"))
+        self.bytes = self.counter.count(stream[1 : count * seq_len + 1])  # every window's targets
 
     def batches(self, batch_size: int):
         """(inputs, targets, real): every rank yields the same number of batches (ZeRO-3 gathers

@@ -50,7 +50,12 @@ class Report:
 
     @property
     def chinchilla(self) -> Optional[LawFit]:
-        return next((f for f in self.joint_fits if f.law == "chinchilla"), None)
+        return chinchilla_of(self.joint_fits)
+
+
+def chinchilla_of(fits: list[LawFit]) -> Optional[LawFit]:
+    """The Chinchilla fit among the joint fits (the contours and the IsoFLOP comparison need it)."""
+    return next((f for f in fits if f.law == "chinchilla"), None)
 
 
 def all_notes(notes: list[str], fits: list[LawFit]) -> list[str]:
@@ -72,7 +77,7 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
     answers = [sentence(data_answer(f, float(points.tokens[points.params == f.group].max()), unit)) for f in data_fits]
     answers += [joint_sentence(f) for f in joint_fits]
     figures = _figures(report_dir, points, data_fits, joint_fits, unit, metric)
-    chinchilla = next((f for f in joint_fits if f.law == "chinchilla"), None)
+    chinchilla = chinchilla_of(joint_fits)
     try:
         isoflop = isoflop_report(report_dir, params, bootstrap, seed, start=chinchilla)  # None: no IsoFLOP runs
     except PointsError as exc:
@@ -119,7 +124,7 @@ def _figures(report_dir: Path, points: Points, data_fits: list[LawFit], joint_fi
         figures["loss_curves"] = plots.loss_curves(pq.read_table(report_dir / "curves.parquet"),
                                                    pq.read_table(report_dir / "runs.parquet"),
                                                    out / "loss_curves.png", metric)
-    chinchilla = next((f for f in joint_fits if f.law == "chinchilla"), None)
+    chinchilla = chinchilla_of(joint_fits)
     if chinchilla:
         figures["chinchilla_contours"] = plots.chinchilla_contours(chinchilla, points, out / "chinchilla_contours.png")
     return figures
