@@ -4,6 +4,7 @@ resumed build is byte-identical to one that never stopped, with every document c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,6 +65,26 @@ def _units_done(out: Path, stage: str) -> int:
     return len(list((out / "stage" / stage).glob("*.done.json")))
 
 
+def _kill_with_descendants(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started. Ray's workers leave the driver's process
+    group, and one left running may finish a unit after the count is taken: stop them all first
+    (so none starts another), then kill them and wait until each is gone."""
+    import psutil
+
+    driver = psutil.Process(proc.pid)
+    family = [driver, *driver.children(recursive=True)]
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.suspend()
+    family += [p for p in driver.children(recursive=True) if p not in family]
+    os.killpg(proc.pid, signal.SIGKILL)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    proc.wait()
+    psutil.wait_procs(family, timeout=30)
+
+
 def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, monkeypatch):
     """The CLI builds the sample corpus and is SIGKILLed (with its Ray) once some process units
     are done; the same command then skips them and gives the same bytes as an undisturbed build."""
@@ -75,11 +96,7 @@ def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, mo
     while _units_done(out, "process") < 2 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Ray's workers are not in the driver's process group: one may finish its unit (atomically)
-    # before it notices its raylet is gone. Let them go first.
-    time.sleep(2)
+    _kill_with_descendants(proc)
     done_before = _units_done(out, "process")
     assert 2 <= done_before < 8
 
