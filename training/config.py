@@ -111,6 +111,8 @@ class EarlyStopSpec(Section):
                                    "that counts as still improving.")
     window_fraction: float = Field(0.1, gt=0, le=0.5, description="The window, as a fraction of the steps so far.")
     min_evals: int = Field(4, ge=1, description="The window spans at least this many evaluations.")
+    patience_steps: int = Field(0, ge=0, description="Before the cooldown, the window spans at least this "
+                                "many steps: a short run's 10% is too few steps to tell slow learning from none.")
     cooldown_fraction: float = Field(0.2, ge=0, le=1, description="Cooldown length, as a fraction of the "
                                      "steps before it.")
 

@@ -8,10 +8,13 @@ loss has plateaued (warmup-stable-decay: Hu et al. 2024; Hägele et al. 2024 sho
 of the run matches a cosine schedule of the same length):
 
 1. stable: after each evaluation, if the best loss of the last window (the larger of
-   `window_fraction` of the steps so far and `min_evals` evaluations) is not better than the loss
-   before the window by more than `min_improvement` (relative), the cooldown starts;
+   `window_fraction` of the steps so far, `min_evals` evaluations and `patience_steps`) is not
+   better than the loss before the window by more than `min_improvement` (relative), the cooldown
+   starts. The patience matters for the smallest scales: a run that has seen its 50k tokens ten
+   times in 250 steps may still be learning slowly, and 10% of 250 steps can't show it;
 2. cooldown: `cooldown_fraction` × the steps so far, the rate falling linearly;
-3. final: after the cooldown, the same plateau test at the low rate decides the stop.
+3. final: after the cooldown, the plateau test at the low rate (without the patience: the
+   question now is only whether the cooldown's gains have levelled off) decides the stop.
 
 The run also stops at its length cap (`train.steps/tokens/epochs`). The state is a few numbers,
 saved in every checkpoint, so a resumed run makes the same decisions as an uninterrupted one.
@@ -52,9 +55,9 @@ class EarlyStopper:
         progress = min(1.0, (i - s.cooldown_start) / max(1, s.cooldown_steps))
         return 1.0 - (1.0 - self.floor) * progress
 
-    def plateaued(self, step: int) -> bool:
+    def plateaued(self, step: int, patience: int = 0) -> bool:
         """No relative improvement above `min_improvement` over the last window of evaluations."""
-        window = max(int(self.spec.window_fraction * step), self.spec.min_evals * self.eval_every)
+        window = max(int(self.spec.window_fraction * step), self.spec.min_evals * self.eval_every, patience)
         before = [v for s, v in self.state.evals if s <= step - window]
         inside = [v for s, v in self.state.evals if s > step - window]
         if not before or not inside:
@@ -66,7 +69,7 @@ class EarlyStopper:
         """Record an evaluation after `step`; True when the run should stop now."""
         s = self.state
         s.evals.append([step, val_loss])
-        if s.phase == "stable" and step > self.warmup and self.plateaued(step):
+        if s.phase == "stable" and step > self.warmup and self.plateaued(step, self.spec.patience_steps):
             s.phase, s.cooldown_start = "cooldown", step
             s.cooldown_steps = max(self.eval_every, int(self.spec.cooldown_fraction * step))
         elif s.phase == "cooldown" and step >= s.cooldown_start + s.cooldown_steps:

@@ -18,9 +18,10 @@ from tests.conftest import REPO
 GPT2 = REPO.parent / "shared" / "corpora" / "tokenizers" / "gpt2" / "tokenizer.json"
 
 
-def run_stopper(curve, every: int = 10, warmup: int = 0, cap: int = 10_000) -> tuple[EarlyStopper, int]:
+def run_stopper(curve, every: int = 10, warmup: int = 0, cap: int = 10_000,
+                spec: EarlyStopSpec = EarlyStopSpec()) -> tuple[EarlyStopper, int]:
     """Feed curve(step, lr factor so far) to a stopper until it stops or the cap; return it and the last step."""
-    stopper = EarlyStopper(EarlyStopSpec(), warmup, every, min_lr_ratio=0.1)
+    stopper = EarlyStopper(spec, warmup, every, min_lr_ratio=0.1)
     step = 0
     while step < cap and not stopper.stopped:
         step += every
@@ -51,6 +52,19 @@ def test_lr_factor_is_warmup_then_constant_then_linear_cooldown():
 def test_a_still_falling_curve_never_stops_before_the_cap():
     stopper, step = run_stopper(lambda s: 10.0 / (1 + s / 50), cap=2000)
     assert not stopper.stopped and step == 2000 and stopper.state.phase == "stable"
+
+
+def test_patience_keeps_a_slowly_learning_run_from_cooling_down_early():
+    """0.3% better every 50 steps until step 1000, then flat: 10% of the steps so far (or four
+    evaluations) sees less than the 0.5% threshold; a 200-step patience sees 1.2% and waits."""
+    def slow(s):
+        return 4.0 * (1 - 0.003 * min(s, 1000) / 50)
+
+    hasty, _ = run_stopper(slow)
+    patient, _ = run_stopper(slow, spec=EarlyStopSpec(patience_steps=200))
+    assert hasty.state.cooldown_start < 200
+    assert 1000 <= patient.state.cooldown_start <= 1000 + 200 + 10
+    assert patient.stopped  # the final plateau test runs without the patience
 
 
 def test_state_round_trips_and_resumed_decisions_match():
