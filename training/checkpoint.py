@@ -18,6 +18,7 @@ import torch
 
 CHECKPOINTS = "checkpoints"
 EXPORT_FILE = "model.pt"
+BEST_TAG = "best"  # early stopping's rewind point (not a step tag: rotation and `latest` ignore it)
 
 
 def tag_for(step: int) -> str:
@@ -59,6 +60,29 @@ def save(engine, run_dir: Path, step: int, client_state: dict[str, Any], rank: i
         for old in tags[:-keep]:
             shutil.rmtree(root / old, ignore_errors=True)
     barrier()
+
+
+def save_best(engine, run_dir: Path) -> None:
+    """The weights and optimizer state of the best evaluation so far, which early stopping rewinds to
+    before its cooldown. Every rank calls this. `latest` keeps naming the newest periodic checkpoint."""
+    from training.distributed import barrier
+
+    barrier()
+    engine.save_checkpoint(str(Path(run_dir) / CHECKPOINTS), tag=BEST_TAG, save_latest=False)
+    barrier()
+
+
+def rewind_to_best(engine, run_dir: Path) -> None:
+    """Load the weights and optimizer state `save_best` kept; the lr schedule and the data order go on."""
+    root = Path(run_dir) / CHECKPOINTS
+    path, _ = engine.load_checkpoint(str(root), tag=BEST_TAG, load_optimizer_states=True,
+                                     load_lr_scheduler_states=False)
+    if path is None:
+        raise RuntimeError(f"{root / BEST_TAG}: DeepSpeed could not load the best checkpoint to rewind to")
+
+
+def drop_best(run_dir: Path) -> None:
+    shutil.rmtree(Path(run_dir) / CHECKPOINTS / BEST_TAG, ignore_errors=True)
 
 
 def load_latest(engine, run_dir: Path, rank: int) -> Optional[dict[str, Any]]:

@@ -115,6 +115,8 @@ class EarlyStopSpec(Section):
                                 "many steps: a short run's 10% is too few steps to tell slow learning from none.")
     cooldown_fraction: float = Field(0.2, ge=0, le=1, description="Cooldown length, as a fraction of the "
                                      "steps before it.")
+    rewind: bool = Field(True, description="Start the cooldown from the weights of the best evaluation so far "
+                         "(kept as a checkpoint at each new best) rather than from the last ones.")
 
 
 class LengthSpec(Section):

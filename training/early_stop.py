@@ -12,6 +12,10 @@ of the run matches a cosine schedule of the same length):
    better than the loss before the window by more than `min_improvement` (relative), the cooldown
    starts. The patience matters for the smallest scales: a run that has seen its 50k tokens ten
    times in 250 steps may still be learning slowly, and 10% of 250 steps can't show it;
+   With `rewind`, the cooldown starts from the weights of the best evaluation so far (kept as a
+   checkpoint), not from where the plateau was noticed: a run that has begun to overfit its
+   small scale would otherwise cool down from worse weights, and only the scales that never
+   overfit would get the cooldown's gain (early stopping's "restore the best weights");
 2. cooldown: `cooldown_fraction` × the steps so far, the rate falling linearly;
 3. final: after the cooldown, the plateau test at the low rate (without the patience: the
    question now is only whether the cooldown's gains have levelled off) decides the stop.
@@ -34,12 +38,17 @@ class EarlyStopState:
     cooldown_start: Optional[int] = None  # the step the cooldown began after
     cooldown_steps: Optional[int] = None
     evals: list[list[float]] = field(default_factory=list)  # [step, validation loss] per evaluation
+    best_step: Optional[int] = None       # the best evaluation of the stable phase ...
+    best_loss: Optional[float] = None
+    rewound_to: Optional[int] = None      # ... which the cooldown started from, when it was not the last
 
 
 class EarlyStopper:
     def __init__(self, spec, warmup_steps: int, eval_every: int, min_lr_ratio: float):
         self.spec, self.warmup, self.eval_every, self.floor = spec, warmup_steps, eval_every, min_lr_ratio
         self.state = EarlyStopState()
+        self.improved = False      # the last evaluation is the stable phase's best: keep its weights
+        self.rewind_due = False    # the cooldown starts now, from the kept weights
 
     @property
     def stopped(self) -> bool:
@@ -69,9 +78,14 @@ class EarlyStopper:
         """Record an evaluation after `step`; True when the run should stop now."""
         s = self.state
         s.evals.append([step, val_loss])
+        self.improved = self.rewind_due = False
+        if s.phase == "stable" and (s.best_loss is None or val_loss < s.best_loss):
+            s.best_step, s.best_loss, self.improved = step, val_loss, True
         if s.phase == "stable" and step > self.warmup and self.plateaued(step, self.spec.patience_steps):
             s.phase, s.cooldown_start = "cooldown", step
             s.cooldown_steps = max(self.eval_every, int(self.spec.cooldown_fraction * step))
+            if self.spec.rewind and s.best_step is not None and s.best_step < step:
+                s.rewound_to, self.rewind_due = s.best_step, True
         elif s.phase == "cooldown" and step >= s.cooldown_start + s.cooldown_steps:
             s.phase = "final"
         elif s.phase == "final" and self.plateaued(step):

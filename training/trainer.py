@@ -192,6 +192,10 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
             best = val if best is None or val.loss < best.loss else best
             if stopper:
                 stopper.observe(step, val.loss)
+                if stopper.improved and stopper.spec.rewind:
+                    checkpoint.save_best(engine, run_dir)
+                if stopper.rewind_due:
+                    checkpoint.rewind_to_best(engine, run_dir)
             if rank == 0:
                 curves.set_validation(step, val.loss, val.bpb)
         if rank == 0 and (step % cfg.log_every_steps == 0 or finished() or val is not None):
@@ -204,6 +208,7 @@ def train(cfg: TrainConfig, resume: bool = False, device: Optional[torch.device]
 
     if rank == 0:
         curves.write()
+        checkpoint.drop_best(run_dir)
     if val is None:  # resumed after the final step: the run was already complete
         val = evaluate(engine, val_windows, eval_batch, device)
     exported = None
@@ -268,6 +273,8 @@ def _summary(cfg, corpus, model_cfg, params, flops_tok, loader, outcome: Outcome
         "steps": outcome.steps,
         "steps_cap": outcome.steps_cap,
         "stopped_by": outcome.stopped_by,  # length (fixed), early_stop (plateau), cap (early stop never fired)
+        "cooldown_start": outcome.stopper.state.cooldown_start if outcome.stopper else None,
+        "rewound_to": outcome.stopper.state.rewound_to if outcome.stopper else None,  # the cooldown's start weights
         "seq_len": loader.seq_len,
         "global_batch_windows": loader.windows_per_step,
         "model": cfg.model.name,

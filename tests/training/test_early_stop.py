@@ -67,6 +67,28 @@ def test_patience_keeps_a_slowly_learning_run_from_cooling_down_early():
     assert patient.stopped  # the final plateau test runs without the patience
 
 
+def test_an_overfitting_run_cools_down_from_its_best_evaluation():
+    """Val loss bottoms out near step 290 and rises: the cooldown starts once the plateau is seen,
+    from the weights of the lowest evaluation (rewind), the last one kept."""
+    def overfit(s):
+        return 3.0 + 2.0 * math.exp(-s / 60) + 0.0005 * max(0, s - 300)
+
+    stopper = EarlyStopper(EarlyStopSpec(patience_steps=100), warmup_steps=0, eval_every=10, min_lr_ratio=0.1)
+    kept, rewinds = [], []
+    step = 0
+    while not stopper.stopped and step < 5000:
+        step += 10
+        stopper.observe(step, overfit(step))
+        kept += [step] if stopper.improved else []
+        rewinds += [step] if stopper.rewind_due else []
+    s = stopper.state
+    lowest = min(range(10, s.cooldown_start + 1, 10), key=overfit)
+    assert 250 <= lowest <= 300 and s.best_step == lowest == s.rewound_to == kept[-1]
+    assert rewinds == [s.cooldown_start] and s.cooldown_start > lowest
+    plain, _ = run_stopper(overfit, spec=EarlyStopSpec(patience_steps=100, rewind=False))
+    assert plain.state.rewound_to is None
+
+
 def test_state_round_trips_and_resumed_decisions_match():
     curve = lambda s: 3.0 + 2.0 * math.exp(-s / 150) + 0.0002 * s  # noqa: E731  (overfits late)
     whole, end = run_stopper(curve)
