@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer,
+                      model_validator)
 
 from scalelab.config_errors import load_model
 
@@ -105,6 +106,18 @@ class LanguageConfig(Section):
     min_score: Fraction = 0.0
     prefix_chars: PositiveInt = 2000
     seed: Seed = 0
+    # auto: langdetect-rs when installed and verified identical to langdetect, else langdetect
+    # (the same labels and scores). fasttext (lid.176) changes labels; see steps/language_backends.py.
+    backend: Literal["auto", "langdetect", "langdetect-rs", "fasttext"] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _omit_auto_backend(self, handler):
+        # A default config dumps as before `backend` existed: its config hash, manifest and
+        # build.json stay byte-identical, and builds started before it still resume.
+        dumped = handler(self)
+        if dumped.get("backend") == "auto":
+            del dumped["backend"]
+        return dumped
 
 
 class FilterScope(Section):

@@ -1,4 +1,5 @@
-"""Language ID with langdetect on a bounded prefix, made deterministic by seeding its factory."""
+"""Language ID on a bounded prefix, by the backend the config names (see language_backends);
+langdetect and langdetect-rs are made deterministic by a seed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Any
 
 from pipelines.config import LanguageConfig
 from pipelines.steps import Rejection
-
-UNKNOWN = "unknown"
+from pipelines.steps.language_backends import UNKNOWN, make_backend  # noqa: F401 (UNKNOWN: re-exported)
 
 _CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f]+")
@@ -33,25 +33,13 @@ class LanguageId:
     stage = "language"
 
     def __init__(self, cfg: LanguageConfig):
-        from langdetect import DetectorFactory, detector_factory
-
         self.cfg = cfg
-        # langdetect samples n-grams at random; a seed makes the result a function of the text.
-        DetectorFactory.seed = cfg.seed
-        detector_factory.init_factory()  # loads the profiles once per process
-        self._factory = detector_factory._factory
+        self.backend = make_backend(cfg.backend, cfg.seed)  # loads profiles or model once per process
         self._keep = set(cfg.keep)
 
     def detect(self, text: str) -> tuple[str, float]:
-        from langdetect.lang_detect_exception import LangDetectException
-
-        detector = self._factory.create()
-        detector.append(detection_text(text[: self.cfg.prefix_chars]))
-        try:
-            best = detector.get_probabilities()[0]
-        except (LangDetectException, IndexError):  # no letters to judge by
-            return UNKNOWN, 0.0
-        return best.lang, round(float(best.prob), 6)
+        prefix = text[: self.cfg.prefix_chars]
+        return self.backend.detect(detection_text(prefix) if self.backend.samples_ngrams else prefix)
 
     def __call__(self, doc: dict[str, Any]) -> Rejection:
         lang, score = self.detect(doc["text"])
