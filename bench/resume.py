@@ -45,8 +45,8 @@ def build_with(cwd: Path, config: str, out: Path, extra: list[str]) -> float:
 def worktree(rev: str, where: Path) -> Path:
     subprocess.run(["git", "worktree", "add", "-f", "--detach", str(where), rev], cwd=REPO, check=True,
                    capture_output=True)
-    for so in (REPO / "pipelines/minhash").glob("_kernel*.so"):  # the compiled MinHash kernel
-        shutil.copy(so, where / "pipelines/minhash")
+    for so in (REPO / "scalelab/pipelines/minhash").glob("_kernel*.so"):  # the compiled MinHash kernel
+        shutil.copy(so, where / "scalelab/pipelines/minhash")
     return where
 
 

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scalelab.config_errors import ConfigError
-from scalelab.output_folder import OutputFolderError
+from scalelab.core.config import ConfigError
+from scalelab.core.output_folder import OutputFolderError
 
 app = typer.Typer(help="scalelab: how does loss fall as the model gets more data?", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,12 +45,12 @@ def corpus_build(
     """Read, extract, clean, filter and deduplicate documents into OUT/documents/*.parquet.
 
     A stopped build resumes: rerun the same command and finished units are skipped."""
-    from pipelines.build import build_corpus, output_dir
-    from pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
-    from pipelines.inputs import InputError
-    from pipelines.report import print_shards, print_stats
-    from pipelines.shards.build_shards import ShardsError
-    from pipelines.stage_units import BuildError
+    from scalelab.pipelines.build import build_corpus, output_dir
+    from scalelab.pipelines.config import SOURCE_TYPES, InputSpec, load_corpus_config
+    from scalelab.pipelines.inputs import InputError
+    from scalelab.pipelines.report import print_shards, print_stats
+    from scalelab.pipelines.shards.build_shards import ShardsError
+    from scalelab.core.build_units import BuildError
 
     if config is None and not input:
         fail("give a CONFIG file or at least one --input")
@@ -87,7 +87,7 @@ def corpus_build(
 
 def _stopped_build(out: Path) -> str:
     """One line for a build stopped by Ctrl-C: the stage it stopped in, and how to go on."""
-    from pipelines.build_status import build_status
+    from scalelab.pipelines.build_status import build_status
 
     try:
         stages = build_status(out)["stages"]
@@ -108,7 +108,7 @@ def corpus_status(out: Path = typer.Argument(..., help="A build's output folder.
     """Show which stages of a build are done, and how many units are done, started and left."""
     from rich.table import Table
 
-    from pipelines.build_status import build_status
+    from scalelab.pipelines.build_status import build_status
 
     try:
         status = build_status(out)
@@ -126,8 +126,8 @@ def corpus_status(out: Path = typer.Argument(..., help="A build's output folder.
 @corpus_app.command("stats")
 def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
     """Print where every document of a build went: kept, or dropped at which stage and why."""
-    from pipelines.report import print_stats
-    from pipelines.stats import read_stats
+    from scalelab.pipelines.report import print_stats
+    from scalelab.pipelines.stats import read_stats
 
     try:
         stats = read_stats(out)
@@ -139,7 +139,7 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
     if shards.is_file():
         import json
 
-        from pipelines.report import print_shards
+        from scalelab.pipelines.report import print_shards
 
         print_shards(json.loads(shards.read_text()), console)
 
@@ -147,7 +147,7 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
 @corpus_app.command("verify")
 def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
     """Recompute the shards' checksums, token and document counts against manifest.json."""
-    from pipelines.shards.manifest import ManifestError, read_manifest, verify
+    from scalelab.pipelines.shards.manifest import ManifestError, read_manifest, verify
 
     try:
         manifest = read_manifest(out)
@@ -176,9 +176,9 @@ def crawl(
 ) -> None:
     """Fetch pages from SEEDS politely (robots.txt, per-host delay and connections) into WARC files;
     rerun the same command to resume a stopped crawl."""
-    from pipelines.crawl.config import load_crawl_config
-    from pipelines.crawl.crawl import CrawlError, run_crawl
-    from pipelines.crawl.report import print_totals
+    from scalelab.pipelines.crawl.config import load_crawl_config
+    from scalelab.pipelines.crawl.crawl import CrawlError, run_crawl
+    from scalelab.pipelines.crawl.report import print_totals
 
     try:
         cfg = load_crawl_config(config, list(set_))
@@ -198,17 +198,17 @@ def crawl(
 def train(
     config: Path = typer.Argument(..., help="Run config YAML (see configs/train/)."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Processes to start on this machine (one per GPU, or CPU workers)."),
-    deepspeed: Optional[Path] = typer.Option(None, "--deepspeed", help="DeepSpeed JSON (default: the config's `deepspeed`)."),
+    deepspeed: Optional[str] = typer.Option(None, "--deepspeed", help="A shipped DeepSpeed JSON by name (zero0 ... zero3-offload) or a path (default: the config's `deepspeed`)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in the output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: the config's `output`)."),
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Train into a non-empty folder scalelab did not create (only the run's own files are replaced)."),
 ) -> None:
     """Train one GPT on one data scale of a corpus with DeepSpeed, starting NPROC processes with torchrun."""
-    from training.config import load_train_config
-    from training.launch import run_local
-    from training.report import print_summary
-    from training.trainer import TrainError
+    from scalelab.training.config import load_train_config
+    from scalelab.training.launch import run_local
+    from scalelab.training.report import print_summary
+    from scalelab.training.trainer import TrainError
 
     overrides = list(set_)
     if deepspeed is not None:
@@ -237,17 +237,17 @@ def sweep(
     overwrite: bool = typer.Option(False, "--overwrite", help="Write reports into a non-empty folder scalelab did not create (only the sweep's own files are replaced)."),
 ) -> None:
     """Train every (data scale × model size × seed) of a sweep; results in OUTPUT/runs.parquet and curves.parquet."""
-    from orchestrator.plan import SweepError, plan_sweep
-    from orchestrator.sweep import check_backend, run_sweep
-    from orchestrator.sweep_config import load_sweep_config
-    from orchestrator.tables import plan_table, status_table
+    from scalelab.orchestrator.plan import SweepError, plan_sweep
+    from scalelab.orchestrator.sweep import check_backend, run_sweep
+    from scalelab.orchestrator.sweep_config import load_sweep_config
+    from scalelab.orchestrator.tables import plan_table, status_table
 
     try:
         check_backend(backend, str(hostfile) if hostfile else None)
         cfg = load_sweep_config(config, list(set_))
         if dry_run and cfg.tokens.policy == "isoflop":
-            from orchestrator.isoflop_plan import plan_isoflop
-            from orchestrator.isoflop_table import isoflop_table
+            from scalelab.orchestrator.isoflop_plan import plan_isoflop
+            from scalelab.orchestrator.isoflop_table import isoflop_table
 
             iso = plan_isoflop(cfg, str(config))
             console.print(isoflop_table(iso, f"IsoFLOP sweep {cfg.name}: {len(iso)} runs on {cfg.resources.workers} "
@@ -293,7 +293,7 @@ def query_cmd(
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from orchestrator.scaling.query import QueryError, query
+    from scalelab.orchestrator.scaling.query import QueryError, query
 
     if format not in ("table", "csv", "json", "parquet"):
         fail(f"--format {format}: must be table, csv, json or parquet")
@@ -335,9 +335,9 @@ def scaling_fit(
     as_json: bool = typer.Option(False, "--json", help="Print the fitted constants as JSON."),
 ) -> None:
     """Fit a scaling law; in a sweep's report folder the fit is also written to fits.parquet."""
-    from orchestrator.scaling.finite_json import dumps
-    from orchestrator.scaling.fits import fit, fits_json, write_fits
-    from orchestrator.scaling.points import METRICS, PointsError, load_points
+    from scalelab.orchestrator.scaling.finite_json import dumps
+    from scalelab.orchestrator.scaling.fits import fit, fits_json, write_fits
+    from scalelab.orchestrator.scaling.points import METRICS, PointsError, load_points
 
     def error(message: str) -> None:
         if as_json:  # a script reading stdout still gets JSON
@@ -377,7 +377,7 @@ def _load_fit(fit_path: Optional[Path], published: Optional[str]) -> dict:
     """Constants (and bootstrap samples, if any) of a Chinchilla-type fit for predict / optimal."""
     import json
 
-    from orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022
+    from scalelab.orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022
 
     if published is not None:
         table = {"hoffmann": HOFFMANN_2022, "besiroglu": BESIROGLU_2024}
@@ -422,7 +422,7 @@ def scaling_predict(
     """Loss at N parameters and D tokens, with the bootstrap interval of the fit."""
     import numpy as np
 
-    from orchestrator.scaling.laws import predict_loss
+    from scalelab.orchestrator.scaling.laws import predict_loss
 
     if params <= 0 or tokens <= 0 or epochs <= 0:
         fail("--params, --tokens and --epochs must be positive")
@@ -444,7 +444,7 @@ def scaling_optimal(
     published: Optional[str] = typer.Option(None, "--published", help="hoffmann or besiroglu constants instead of a fit."),
 ) -> None:
     """Compute-optimal N and D for a budget, from a Chinchilla fit."""
-    from orchestrator.scaling.optimal import compute_optimal
+    from scalelab.orchestrator.scaling.optimal import compute_optimal
 
     if flops <= 0:
         fail("--flops must be positive")
@@ -478,8 +478,8 @@ def report_cmd(
     metric: str = typer.Option("bpb", "--metric", help="Best validation loss in bpb (bits per byte) or nats (per token)."),
 ) -> None:
     """Fit L(D) (and L(N, D)), plot, and write REPORTS/report.html."""
-    from orchestrator.scaling.points import METRICS, PointsError
-    from orchestrator.scaling.report import make_report
+    from scalelab.orchestrator.scaling.points import METRICS, PointsError
+    from scalelab.orchestrator.scaling.report import make_report
 
     if metric not in METRICS:
         fail(f"--metric {metric}: must be one of {', '.join(METRICS)}")

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.sweep import run_sweep
-from orchestrator.sweep_config import load_sweep_config
-from pipelines import build_outputs
-from pipelines.crawl.config import load_crawl_config
-from pipelines.crawl.crawl import run_crawl
-from pipelines.crawl.warc_files import finalize_warcs
+from scalelab.orchestrator.sweep import run_sweep
+from scalelab.orchestrator.sweep_config import load_sweep_config
+from scalelab.pipelines import build_outputs
+from scalelab.pipelines.crawl.config import load_crawl_config
+from scalelab.pipelines.crawl.crawl import run_crawl
+from scalelab.pipelines.crawl.warc_files import finalize_warcs
 from scalelab.cli import app
-from scalelab.output_folder import MARKER, OutputFolderError
+from scalelab.core.output_folder import MARKER, OutputFolderError
 from tests.conftest import DATA, REPO
-from training.config import load_train_config
-from training.launch import run_local
-from training.trainer import TrainError
+from scalelab.training.config import load_train_config
+from scalelab.training.launch import run_local
+from scalelab.training.trainer import TrainError
 
 runner = CliRunner()
 # A small build of the nine handbook pages, through every stage to shards.
@@ -146,7 +146,7 @@ def test_a_sweep_and_a_run_refuse_a_folder_of_the_users(overwritten, tmp_path):
     run_dir = user_folder(tmp_path / "run")
     run_cfg = load_train_config(REPO / "configs" / "train" / "sample.yaml", [
         f"data.corpus={overwritten}", "data.scale=2k", "data.seq_len=16", "batch.micro_batch_size=2",
-        "eval.tokens=null", f"output={run_dir}", "deepspeed=configs/deepspeed/zero0.json"])
+        "eval.tokens=null", f"output={run_dir}", "deepspeed=zero0"])
     with pytest.raises(TrainError, match=rf"{run_dir}: is not empty and was not created by scalelab.*--overwrite"):
         run_local(run_cfg, nproc=1)
     assert_user_files_intact(run_dir)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pipelines.build import build_corpus
+from scalelab.pipelines.build import build_corpus
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes, sample_config
 
@@ -53,9 +53,9 @@ def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
 def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
     import pyarrow.parquet as pq
 
-    from pipelines.crawl.config import load_crawl_config
-    from pipelines.crawl.crawl import run_crawl
-    from pipelines.crawl.host_fetcher import owner_of
+    from scalelab.pipelines.crawl.config import load_crawl_config
+    from scalelab.pipelines.crawl.crawl import run_crawl
+    from scalelab.pipelines.crawl.host_fetcher import owner_of
     from tests.pipelines.crawl_site import FETCHED, start_site
 
     sites = [start_site() for _ in range(3)]
@@ -80,7 +80,7 @@ def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample
     Ray retries the unit and the build's bytes are those of an undisturbed build."""
     import ray
 
-    from pipelines.stage_units import Stage
+    from scalelab.core.build_units import Stage
 
     marker = tmp_path / "fired"
     monkeypatch.setenv("SCALELAB_PIPELINE_FAULT", "process:unit-00002:kill")

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.build import build_corpus
-from pipelines.build_status import build_status
-from pipelines.config import load_corpus_config
-from pipelines.stage_units import BuildError, Stage
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.build_status import build_status
+from scalelab.pipelines.config import load_corpus_config
+from scalelab.core.build_units import BuildError, Stage
 from scalelab.cli import app
-from scalelab.config_errors import ConfigError
+from scalelab.core.config import ConfigError
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes
 
@@ -92,7 +92,7 @@ def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, mo
 
     import ray
 
-    from scalelab.ray_session import ensure_ray
+    from scalelab.core.ray_session import ensure_ray
 
     monkeypatch.chdir(REPO)  # the config's inputs are relative to the repository, as for the CLI
     if not ray.is_initialized():
@@ -104,7 +104,7 @@ def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, mo
     for folder in SAME:
         assert folder_bytes(out, folder) == folder_bytes(sample_corpus, folder), folder
     # The accounting after a resume: every document once, as in the undisturbed build.
-    from pipelines.stats import read_stats
+    from scalelab.pipelines.stats import read_stats
 
     assert result.stats.balanced() and result.stats.summary() == read_stats(sample_corpus).summary()
     assert build_status(out)["state"] == "finished"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.build import build_corpus
+from scalelab.pipelines.build import build_corpus
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes, sample_config
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.shards.format import ShardReader
-from training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
+from scalelab.pipelines.shards.format import ShardReader
+from scalelab.training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
 
 
 @pytest.fixture(scope="module")

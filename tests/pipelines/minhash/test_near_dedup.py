@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.build import build_corpus
-from pipelines.minhash.signatures import shingles
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.minhash.signatures import shingles
 from tests.pipelines.test_build import folder_bytes, sample_config
 
 

@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from pipelines.config import load_corpus_config
-from pipelines.shards.build_shards import build_shards, document_key
-from pipelines.shards.decontamination import ngram_hashes
-from pipelines.shards.manifest import read_manifest
-from scalelab.config_errors import ConfigError
+from scalelab.pipelines.config import load_corpus_config
+from scalelab.pipelines.shards.build_shards import build_shards, document_key
+from scalelab.pipelines.shards.decontamination import ngram_hashes
+from scalelab.pipelines.shards.manifest import read_manifest
+from scalelab.core.config import ConfigError
 from tests.pipelines.shards.test_shards import index, train_documents
 from tests.pipelines.test_build import sample_config
 
