@@ -147,7 +147,7 @@ def corpus_stats(out: Path = typer.Argument(..., help="A build's output folder."
 @corpus_app.command("verify")
 def corpus_verify(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
     """Recompute the shards' checksums, token and document counts against manifest.json."""
-    from scalelab.pipelines.shards.manifest import ManifestError, read_manifest, verify
+    from scalelab.core.manifest import ManifestError, read_manifest, verify
 
     try:
         manifest = read_manifest(out)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json, write_parquet
 
 STAGE_ROOT = "stage"
 # The build's stages in order; `corpus status` lists them so.
@@ -34,9 +34,9 @@ class BuildError(RuntimeError):
     """A build that cannot go on (a unit failed for good, inputs changed); completed units are kept."""
 
 
-def write_json(path: Path, value: Any) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+def write_record(path: Path, value: Any) -> None:
+    """A plan or done record: sorted keys, so the same record is the same bytes."""
+    write_json(path, value, indent=1, sort_keys=True)
 
 
 class Stage:
@@ -55,7 +55,7 @@ class Stage:
         plan = self.plan()
         if plan is None:
             plan = make()
-            write_json(self.dir / "plan.json", plan)
+            write_record(self.dir / "plan.json", plan)
         return plan
 
     # -- units ---------------------------------------------------------------------------------
@@ -78,9 +78,8 @@ class Stage:
     def finish(self, unit: str, stat_rows: Optional[pa.Table] = None, **record: Any) -> None:
         """The unit's accounting, then its done record: the last write of a unit."""
         if stat_rows is not None:
-            with atomic_path(self.output(unit, ".stats.parquet")) as tmp:
-                pq.write_table(stat_rows, tmp)
-        write_json(self.done_path(unit), {"unit": unit, "finished": time.time(), **record})
+            write_parquet(self.output(unit, ".stats.parquet"), stat_rows)
+        write_record(self.done_path(unit), {"unit": unit, "finished": time.time(), **record})
         (self.dir / f"{unit}.started").unlink(missing_ok=True)
 
     def stat_rows(self, units: list[str]) -> list[pa.Table]:

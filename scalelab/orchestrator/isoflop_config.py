@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from scalelab.pipelines.config import Section
+from scalelab.core.config_fields import Section
 
 
 def parse_flops(value: float | int | str) -> float:

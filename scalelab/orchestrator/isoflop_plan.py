@@ -21,7 +21,7 @@ from scalelab.orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022,
 from scalelab.orchestrator.sweep_config import ModelEntry, SweepConfig, TokensPolicy
 from scalelab.training.data import Corpus, DataError
 from scalelab.training.flops import flops_per_token
-from scalelab.training.report import human_count
+from scalelab.core.human_count import human_count
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Sequence
 from rich.table import Table
 
 from scalelab.orchestrator.isoflop_plan import IsoFlopRun
-from scalelab.training.report import human_count
+from scalelab.core.human_count import human_count
 
 # D: C / FLOPs per token, rounded to whole steps (the tokens the run trains on); FLOPs: FLOPs per token × D.
 COLUMNS = ("C", "N", "FLOPs/tok", "D (tokens)", "steps", "scale", "epochs", "FLOPs", "FLOPs/C")

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_parquet
 from scalelab.training.metrics import CURVE_SCHEMA, CURVES_FILE
 
 RUNS_FILE = "runs.parquet"
@@ -84,8 +84,7 @@ def run_row(sweep: str, spec, status: str, attempts: int, started_at: Optional[s
 
 def write_runs(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
     path = Path(out_dir) / RUNS_FILE
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=RUNS_SCHEMA), tmp)
+    write_parquet(path, pa.Table.from_pylist(rows, schema=RUNS_SCHEMA))
     return path
 
 
@@ -102,6 +101,5 @@ def write_curves(out_dir: Path, run_dirs: list[Path]) -> Path:
     tables = [_curve_table(d / CURVES_FILE) for d in run_dirs if (d / CURVES_FILE).is_file()]
     table = pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()
     path = Path(out_dir) / CURVES_FILE
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    write_parquet(path, table)
     return path

@@ -27,7 +27,7 @@ from scalelab.orchestrator.plan import RunSpec, SweepError, plan_sweep
 from scalelab.orchestrator.run_state import attempts, completed_summary, first_started_at
 from scalelab.orchestrator.sweep_config import SweepConfig
 from scalelab.orchestrator.tables import status_table
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json
 from scalelab.core.output_folder import claim
 from scalelab.training.launch import preflight
 from scalelab.training.metrics import read_summary
@@ -73,7 +73,7 @@ def check_backend(backend: str, hostfile: Optional[str]) -> None:
 
 def check_runs(sweep: SweepConfig, runs: list[RunSpec], source: str, world_size: int) -> None:
     """Everything `scalelab train` checks, for every run, before any starts."""
-    from scalelab.pipelines.shards.manifest import verify
+    from scalelab.core.manifest import verify
 
     problems = verify(runs[0].config.data.corpus) if runs and runs[0].config.data.verify_checksums else []
     if problems:
@@ -145,9 +145,8 @@ def lanes(states: list[RunState], count: int) -> list[list[RunState]]:
 
 
 def write_sweep_json(report_dir: Path, sweep: SweepConfig, runs: list[RunSpec], backend: str) -> None:
-    with atomic_path(report_dir / "sweep.json") as tmp:
-        Path(tmp).write_text(json.dumps({"config": sweep.model_dump(mode="json"), "backend": backend,
-                                         "runs": [r.run_id for r in runs]}, indent=2) + "\n")
+    write_json(report_dir / "sweep.json", {"config": sweep.model_dump(mode="json"), "backend": backend,
+                                         "runs": [r.run_id for r in runs]}, indent=2)
 
 
 def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optional[str] = None,

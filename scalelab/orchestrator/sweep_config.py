@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from scalelab.orchestrator.isoflop_config import IsoFlopSpec
-from scalelab.pipelines.config import Section
+from scalelab.core.config_fields import Section
 from scalelab.core.config import load_model
 from scalelab.training.config import EarlyStopSpec
 from scalelab.training.model_sizes import PRESETS

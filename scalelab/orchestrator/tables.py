@@ -7,7 +7,7 @@ from typing import Sequence
 from rich.table import Table
 
 from scalelab.training.metrics import read_progress
-from scalelab.training.report import human_count
+from scalelab.core.human_count import human_count
 
 
 def plan_table(runs: Sequence, title: str) -> Table:

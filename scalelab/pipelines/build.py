@@ -33,15 +33,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scalelab.pipelines import build_outputs, exact_dedup
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import atomic_path, write_json
 from scalelab.pipelines.fault_hooks import maybe_fail
 from scalelab.pipelines.build_status import DRIVER, FINISHED
-from scalelab.pipelines.config import CorpusConfig
+from scalelab.pipelines.config import RESUMABLE_CHANGES, CorpusConfig, config_hash
 from scalelab.pipelines.inputs import InputFile, resolve_inputs
 from scalelab.pipelines.partition_writer import write_partition
 from scalelab.pipelines.readers import read_input
 from scalelab.pipelines.schema import STREAM_SCHEMA, to_stream_table
-from scalelab.core.build_units import STAGE_ROOT, BuildError, Stage, run_units, write_json
+from scalelab.core.build_units import STAGE_ROOT, BuildError, Stage, run_units, write_record
 from scalelab.pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from scalelab.pipelines.steps import Step, build_steps, run_steps
 
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 BUILD_KIND = "corpus build"
 BUILD_CONFIG = "build_config.json"
-# Settings that may differ on a rerun: they change nothing in the output.
-RESUMABLE_CHANGES = ("output.dir", "output.keep_stage", "shards.tokenize_workers")
 PROCESS_ROW_GROUP = 1024  # small row groups: each exact-dedup task reads only its partition's
 
 
@@ -67,21 +65,6 @@ class BuildResult:
     near_dedup: Optional["NearDedupResult"] = None
     shards: Optional["ShardsResult"] = None
     resumed_units: dict[str, int] = field(default_factory=dict)  # stage -> units already done
-
-
-def output_config(cfg: CorpusConfig) -> dict[str, Any]:
-    """The config less the settings that cannot change the output (RESUMABLE_CHANGES): what the
-    manifest records, so where and how a corpus was built never changes its bytes."""
-    dumped = cfg.model_dump(mode="json")
-    for dotted in RESUMABLE_CHANGES:
-        section, name = dotted.split(".")
-        dumped[section].pop(name)
-    return dumped
-
-
-def config_hash(cfg: CorpusConfig) -> str:
-    canonical = json.dumps(output_config(cfg), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def num_partitions(cfg: CorpusConfig, files: list[InputFile]) -> int:
@@ -188,7 +171,7 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, ov
     build_outputs.clear(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(marker, _fingerprint(cfg))
+        write_record(marker, _fingerprint(cfg))
     except OSError as exc:
         raise BuildError(f"{out}: cannot write the build's output there: {exc}") from None
 
@@ -268,7 +251,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     start = time.perf_counter()
     _start(cfg, out, files, force, overwrite)
     (out / STAGE_ROOT / FINISHED).unlink(missing_ok=True)
-    write_json(out / STAGE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+    write_record(out / STAGE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
     ensure_ray(address)
     cfg_json = cfg.model_dump_json()
     out_abs = str(out.resolve())
@@ -308,8 +291,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
         shards = build_shards(cfg, out, stats.documents_kept, say)
         resumed.update(shards.resumed_units)
     seconds = time.perf_counter() - start
-    with atomic_path(out / "build.json") as tmp:
-        Path(tmp).write_text(json.dumps({
+    write_json(out / "build.json", {
             "scalelab_version": __version__,
             "config_hash": config_hash(cfg),
             "config": cfg.model_dump(mode="json"),
@@ -323,10 +305,10 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             },
             "resumed_units": resumed,
             "seconds": round(seconds, 3),
-        }, indent=2) + "\n")
+        }, indent=2)
     if not cfg.output.keep_stage:
         _drop_stage_data(out)
-    write_json(out / STAGE_ROOT / FINISHED, {"finished": time.time(), "seconds": round(seconds, 3), "resumed_units": resumed})
+    write_record(out / STAGE_ROOT / FINISHED, {"finished": time.time(), "seconds": round(seconds, 3), "resumed_units": resumed})
     (out / STAGE_ROOT / DRIVER).unlink(missing_ok=True)
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
                        skipped_files=skipped, near_dedup=near, shards=shards, resumed_units=resumed)

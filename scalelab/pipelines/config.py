@@ -6,61 +6,18 @@ Unknown fields are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from scalelab.core.config import load_model
+from scalelab.core.config_fields import (Fraction, NonNegative, NonNegativeInt, PlainName, Positive, PositiveInt,
+                                         Seed, Section, parse_token_count)
 
 SOURCE_TYPES = ("warc", "html", "jsonl", "parquet", "text", "paths")
-
-
-def _fraction(v: float) -> float:
-    if not 0.0 <= v <= 1.0:
-        raise ValueError("must be between 0 and 1")
-    return v
-
-
-def _positive(v: float) -> float:
-    if not v > 0:  # written so that NaN fails too
-        raise ValueError("must be greater than 0")
-    return v
-
-
-def _not_negative(v: float) -> float:
-    if not v >= 0:
-        raise ValueError("must be 0 or more")
-    return v
-
-
-# Every count, size and threshold of a config has one of these bounds: a value outside it would
-# not fail, it would quietly build something else (a negative scale, every document "too long").
-Fraction = Annotated[float, AfterValidator(_fraction)]
-Positive = Annotated[float, AfterValidator(_positive)]
-PositiveInt = Annotated[int, AfterValidator(_positive)]
-NonNegative = Annotated[float, AfterValidator(_not_negative)]
-NonNegativeInt = Annotated[int, AfterValidator(_not_negative)]
-Seed = NonNegativeInt  # numpy's generators refuse negative seeds
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-def _plain_name(v: str) -> str:
-    # Names that become file or folder names: one path component, so it stays inside OUT.
-    if not _PLAIN_NAME.fullmatch(v):
-        raise ValueError(f"{v!r} is not a plain name (letters, digits, '.', '_', '-', starting with a letter or "
-                         "digit; no '/' or '..'): it names files inside the output folder")
-    return v
-
-
-PlainName = Annotated[str, AfterValidator(_plain_name)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class InputSpec(Section):
@@ -241,26 +198,6 @@ class DedupConfig(Section):
     minhash: MinHashConfig = MinHashConfig()
 
 
-def parse_token_count(value: int | str) -> int:
-    """1000, "50k", "4M", "1.5B" -> a token count (a positive one: also used for byte sizes)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a count (like 50000, 50k, 4M, 1.5B)")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"{value}: must be greater than 0")
-        return value
-    text = str(value).strip().replace("_", "")
-    scale = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}.get(text[-1:].lower(), 1)
-    number = text[:-1] if scale != 1 else text
-    try:
-        count = int(float(number) * scale)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a token count (like 50000, 50k, 4M, 1.5B)") from None
-    if count <= 0:
-        raise ValueError(f"{value!r}: must be greater than 0")
-    return count
-
-
 class TokenizerConfig(Section):
     # A tokenizer.json (HF tokenizers), e.g. GPT-2's; or None to train a byte-level BPE here.
     path: Optional[str] = None
@@ -381,3 +318,22 @@ class CorpusConfig(Section):
 
 def load_corpus_config(path: str | Path | None, overrides: list[str] | None = None) -> CorpusConfig:
     return load_model(CorpusConfig, path, overrides)
+
+
+# Settings that may differ on a rerun: they change nothing in the output.
+RESUMABLE_CHANGES = ("output.dir", "output.keep_stage", "shards.tokenize_workers")
+
+
+def output_config(cfg: CorpusConfig) -> dict[str, Any]:
+    """The config less the settings that cannot change the output (RESUMABLE_CHANGES): what the
+    manifest records, so where and how a corpus was built never changes its bytes."""
+    dumped = cfg.model_dump(mode="json")
+    for dotted in RESUMABLE_CHANGES:
+        section, name = dotted.split(".")
+        dumped[section].pop(name)
+    return dumped
+
+
+def config_hash(cfg: CorpusConfig) -> str:
+    canonical = json.dumps(output_config(cfg), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

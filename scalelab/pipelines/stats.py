@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json, write_parquet
 from scalelab.pipelines.schema import DROPS_SCHEMA
 
 # kind: drop (stage, reason) | kept | kept_text (bytes = text bytes) | lang (stage = language) | pii (stage = kind)
@@ -108,10 +108,8 @@ def write_stats(stats: BuildStats, out_dir: str | Path) -> None:
     stats_dir = Path(out_dir) / "stats"
     stats_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(stats.drops, schema=DROPS_SCHEMA)
-    with atomic_path(stats_dir / "drops.parquet") as tmp:
-        pq.write_table(table, tmp)
-    with atomic_path(stats_dir / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(stats.summary(), indent=2, sort_keys=True) + "\n")
+    write_parquet(stats_dir / "drops.parquet", table)
+    write_json(stats_dir / "summary.json", stats.summary(), indent=2, sort_keys=True)
 
 
 def read_stats(out_dir: str | Path) -> BuildStats:

@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import torch
 
+from scalelab.core.atomic import atomic_path
+
 CHECKPOINTS = "checkpoints"
 EXPORT_FILE = "model.pt"
 
@@ -96,9 +98,8 @@ def export_fp32(engine, run_dir: Path, model_config: dict[str, Any], stage: int,
         else:
             state = engine.module.state_dict()
         state = {k: v.detach().float().cpu().clone() for k, v in state.items()}
-        tmp = out.with_name(f".{out.name}.tmp")
-        torch.save({"model_config": model_config, "state_dict": state}, tmp)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            torch.save({"model_config": model_config, "state_dict": state}, tmp)
     barrier()
     return out
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from scalelab.pipelines.config import Section, parse_token_count
+from scalelab.core.config_fields import Section, parse_token_count
 from scalelab.core.config import load_model
 from scalelab.training.model import ModelConfig
 from scalelab.training.model_sizes import PRESETS, padded_vocab

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from scalelab.pipelines.shards.format import ShardReader
-from scalelab.pipelines.shards.manifest import SHARDS_FOLDER, ManifestError, read_manifest
+from scalelab.core.shard_format import ShardReader
+from scalelab.core.manifest import SHARDS_FOLDER, ManifestError, read_manifest
 from scalelab.training.bits_per_byte import ByteCounter, byte_counter
 
 

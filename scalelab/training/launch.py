@@ -25,7 +25,7 @@ RUN_KIND = "training run"
 def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[bool] = None,
               overwrite: bool = False) -> None:
     """Raise TrainError naming the first thing that would stop this run; return if it can start."""
-    from scalelab.pipelines.shards.manifest import verify
+    from scalelab.core.manifest import verify
     from scalelab.training import checkpoint
 
     try:

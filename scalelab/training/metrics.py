@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json, write_parquet
 
 CURVE_SCHEMA = pa.schema([
     ("run_id", pa.string()),
@@ -58,21 +58,18 @@ class CurveLog:
 
     def write(self) -> None:
         table = pa.Table.from_pylist(self.rows, schema=CURVE_SCHEMA)
-        with atomic_path(self.path) as tmp:
-            pq.write_table(table, tmp)
+        write_parquet(self.path, table)
 
     def val_losses(self) -> list[float]:
         return [r["val_loss"] for r in self.rows if r["val_loss"] is not None]
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
-    with atomic_path(Path(folder) / SUMMARY_FILE) as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(Path(folder) / SUMMARY_FILE, summary, indent=2)
 
 
 def write_progress(folder: Path, progress: dict[str, Any]) -> None:
-    with atomic_path(Path(folder) / PROGRESS_FILE) as tmp:
-        Path(tmp).write_text(json.dumps(progress) + "\n")
+    write_json(Path(folder) / PROGRESS_FILE, progress)
 
 
 def read_progress(folder: str | Path) -> Optional[dict[str, Any]]:

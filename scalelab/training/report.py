@@ -7,12 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-
-def human_count(n: float) -> str:
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.3g}"
+from scalelab.core.human_count import human_count
 
 
 def print_summary(s: dict[str, Any], console: Console | None = None) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scalelab.pipelines.shards.format import ShardReader
+from scalelab.core.shard_format import ShardReader
 from scalelab.training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
 
 

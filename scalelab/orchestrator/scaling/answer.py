@@ -15,7 +15,7 @@ import numpy as np
 
 from scalelab.orchestrator.scaling.fit import LawFit
 from scalelab.orchestrator.scaling.laws import predict_loss
-from scalelab.training.report import human_count
+from scalelab.core.human_count import human_count
 
 Interval = Optional[tuple[float, float]]
 

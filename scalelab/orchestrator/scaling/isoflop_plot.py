@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from scalelab.orchestrator.scaling.isoflop_compare import Comparison  # noqa: E402
 from scalelab.orchestrator.scaling.isoflop_fit import IsoFlopFit  # noqa: E402
 from scalelab.orchestrator.scaling.isoflop_points import IsoFlopPoints  # noqa: E402
-from scalelab.training.report import human_count  # noqa: E402
+from scalelab.core.human_count import human_count  # noqa: E402
 
 
 def _valleys(ax, points: IsoFlopPoints, result: IsoFlopFit) -> None:

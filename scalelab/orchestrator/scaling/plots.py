@@ -25,7 +25,7 @@ from scalelab.orchestrator.scaling.fit import LawFit  # noqa: E402
 from scalelab.orchestrator.scaling.laws import predict_loss  # noqa: E402
 from scalelab.orchestrator.scaling.optimal import compute_optimal  # noqa: E402
 from scalelab.orchestrator.scaling.points import Points  # noqa: E402
-from scalelab.training.report import human_count  # noqa: E402
+from scalelab.core.human_count import human_count  # noqa: E402
 
 
 def loss_vs_data(points: Points, fits: list[LawFit], out: Path, unit: str = "nats/token") -> Path:

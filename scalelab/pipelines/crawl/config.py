@@ -12,7 +12,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
-from scalelab.pipelines.config import PlainName, Positive, PositiveInt, Section, parse_token_count
+from scalelab.core.config_fields import PlainName, Positive, PositiveInt, Section, parse_token_count
 from scalelab.core.config import load_model
 
 

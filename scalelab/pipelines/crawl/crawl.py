@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json
 from scalelab.pipelines.crawl.config import RESUMABLE_CHANGES, CrawlConfig
 from scalelab.pipelines.crawl.crawl_log import NOT_FETCHED, totals, write_log
 from scalelab.pipelines.crawl.host_fetcher import HostFetcher, owner_of
@@ -223,10 +223,9 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
     write_log(state.rows, out / "crawl_log.parquet")
     result_totals = totals(state.rows, len(frontier))
     seconds = time.perf_counter() - started
-    with atomic_path(out / "crawl.json") as tmp:
-        Path(tmp).write_text(json.dumps({"name": cfg.name, "seeds": len(state.seeds), "sessions": state.sessions,
+    write_json(out / "crawl.json", {"name": cfg.name, "seeds": len(state.seeds), "sessions": state.sessions,
                                          "totals": result_totals, "config": cfg.model_dump(mode="json"),
-                                         "seconds_last_session": round(seconds, 3)}, indent=2) + "\n")
+                                         "seconds_last_session": round(seconds, 3)}, indent=2)
     return CrawlResult(out_dir=out, totals=result_totals, warc_files=sorted(warc_dir.glob("*.warc.gz")),
                        sessions=state.sessions, resumed=resumed, seconds=seconds)
 

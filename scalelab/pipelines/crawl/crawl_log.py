@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_parquet
 
 LOG_SCHEMA = pa.schema([
     ("url", pa.string()),
@@ -48,8 +48,7 @@ def write_log(rows: list[dict[str, Any]], path: Path) -> None:
     times = pa.array([int(r["time"] * 1000) if r.get("time") is not None else None for r in rows], pa.int64())
     table = table.append_column("time", times.cast(pa.timestamp("ms", tz="UTC")))
     table = table.select(LOG_SCHEMA.names).cast(LOG_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    write_parquet(path, table, compression="zstd")
 
 
 def totals(rows: list[dict[str, Any]], queued_left: int) -> dict[str, Any]:

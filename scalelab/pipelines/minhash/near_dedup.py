@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_parquet
 from scalelab.pipelines.build_outputs import is_build_file
 from scalelab.pipelines.config import CorpusConfig, MinHashConfig
 from scalelab.pipelines.minhash.banding import Banding, band_keys, bands_for_recall, choose_bands
@@ -315,8 +315,7 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
     else:
         find.mark_started("graph")
         duplicates, figures = find_duplicates(cfg, files)
-        with atomic_path(find.output("graph")) as tmp:
-            pq.write_table(duplicates, tmp)
+        write_parquet(find.output("graph"), duplicates)
         find.finish("graph", figures=figures)
     rewrite = Stage(out, "near_rewrite")
     rewrite.ensure_plan(lambda: {"units": [{"name": f.stem, "path": str(f.resolve()), "file_index": i}

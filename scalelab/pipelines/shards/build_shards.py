@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 from ray.data.aggregate import Count, Sum
 
 from scalelab.pipelines import build_outputs
-from scalelab.core.atomic import atomic_path
-from scalelab.pipelines.config import CorpusConfig, DecontaminationConfig
+from scalelab.core.atomic import atomic_path, write_json, write_parquet
+from scalelab.pipelines.config import CorpusConfig, DecontaminationConfig, config_hash, output_config
 from scalelab.pipelines.shards.decontamination import (
     DecontaminationReport,
     ValidationNgrams,
@@ -37,9 +37,10 @@ from scalelab.pipelines.shards.decontamination import (
     overlap,
     validation_ngram_counts,
 )
-from scalelab.pipelines.shards.format import ShardWriter, token_dtype
-from scalelab.pipelines.shards.manifest import SHARDS_FOLDER, write_manifest
-from scalelab.pipelines.shards.tokenizer import eod_id, file_sha256, load_tokenizer, train_bpe
+from scalelab.core.shard_format import ShardWriter, token_dtype
+from scalelab.core.manifest import SHARDS_FOLDER, write_manifest
+from scalelab.core.checksums import file_sha256
+from scalelab.pipelines.shards.tokenizer import eod_id, load_tokenizer, train_bpe
 
 ALL_SCALE = "all"
 
@@ -148,8 +149,7 @@ def _write_decontaminated(marked, path: Path) -> None:
     table = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
     table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
     table = table.append_column("overlap", pc.divide(pc.cast(table["matched"], pa.float64()), table["counted"]))
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    write_parquet(path, table)
 
 
 # Arrow-native filters: Ray's row-wise filter would turn the token lists into pickled objects.
@@ -369,8 +369,6 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         scale_entries[name] = {"tokens": budget, "shards": [s["path"] for s in shards[: j + 1]],
                                "last_shard_tokens": budget - before}
 
-    from scalelab.pipelines.build import config_hash, output_config
-
     manifest = {
         "scalelab_version": __version__,
         "config_hash": config_hash(cfg),
@@ -396,7 +394,6 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
         "scales": {name: {"tokens": budget, "documents": scale_docs[name], "languages": dict(sorted(scale_langs[name].items()))}
                    for name, budget in scales.items()},
     }
-    with atomic_path(out / "stats" / "shards.json") as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json(out / "stats" / "shards.json", summary, indent=2, sort_keys=True)
     shards_stage.finish("shards", summary=summary)
     return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)

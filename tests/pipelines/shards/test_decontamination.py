@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 from scalelab.pipelines.config import load_corpus_config
 from scalelab.pipelines.shards.build_shards import build_shards, document_key
 from scalelab.pipelines.shards.decontamination import ngram_hashes
-from scalelab.pipelines.shards.manifest import read_manifest
+from scalelab.core.manifest import read_manifest
 from scalelab.core.config import ConfigError
 from tests.pipelines.shards.test_shards import index, train_documents
 from tests.pipelines.test_build import sample_config

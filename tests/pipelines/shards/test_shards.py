@@ -14,8 +14,8 @@ from tokenizers import Tokenizer
 from typer.testing import CliRunner
 
 from scalelab.pipelines.shards.build_shards import ShardsError, build_shards
-from scalelab.pipelines.shards.format import ShardReader
-from scalelab.pipelines.shards.manifest import read_manifest, verify
+from scalelab.core.shard_format import ShardReader
+from scalelab.core.manifest import read_manifest, verify
 from scalelab.pipelines.stats import read_stats
 from scalelab.cli import app
 from tests.pipelines.test_build import sample_config
@@ -105,7 +105,7 @@ def test_plain_pyarrow_reads_the_shards(built):
 
 
 def test_writer_and_reader_across_batches_and_shards(tmp_path):
-    from scalelab.pipelines.shards.format import ShardWriter
+    from scalelab.core.shard_format import ShardWriter
 
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 60_000, n).astype(np.uint32) for n in (5, 130, 1, 77, 300, 2)]

@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, Field, ValidationError
 
-from scalelab.core.atomic import atomic_path
-from scalelab.pipelines.shards.format import ShardReader
-from scalelab.pipelines.shards.tokenizer import file_sha256
+from scalelab.core.atomic import write_json
+from scalelab.core.shard_format import ShardReader
+from scalelab.core.checksums import file_sha256
 
 SHARDS_FOLDER = "shards"
 
@@ -19,8 +19,7 @@ SHARDS_FOLDER = "shards"
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     # Key order is the builder's, fixed in code (scales smallest first); no time or host goes in:
     # the sweep's run ids hash these bytes.
-    with atomic_path(out_dir / "manifest.json") as tmp:
-        Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(out_dir / "manifest.json", manifest, indent=2)
 
 
 class ManifestError(ValueError):
