@@ -6,14 +6,16 @@ import logging
 import os
 from typing import Optional
 
-_PACKAGES = ("scalelab", "pipelines", "training", "orchestrator")
+import scalelab
 
 
 def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, quiet: bool = True) -> None:
     """Use the Ray already initialized in this process, else join `address`, else start a local one.
 
-    On a cluster the workers get scalelab's packages through the runtime env, so nodes need its
-    dependencies installed but not scalelab itself.
+    On a cluster the workers get this process's `scalelab` package (one top-level package holds all
+    of it) through the runtime env's `py_modules`, so nodes need its dependencies installed but not
+    scalelab itself; the compiled MinHash kernel does not travel (workers without an installed
+    scalelab use the exact numpy MinHash, same results, slower).
     """
     import ray
 
@@ -28,16 +30,13 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, qu
         # a bare ray.init() would silently join that one.
         ray.init(address="local", num_cpus=num_cpus, **kwargs)
         return
-    import importlib
-
-    modules = [importlib.import_module(name) for name in _PACKAGES]
     env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"), **fault_hook_env()}
-    ray.init(address=address, runtime_env={"py_modules": modules, "env_vars": env}, **kwargs)
+    ray.init(address=address, runtime_env={"py_modules": [scalelab], "env_vars": env}, **kwargs)
 
 
 def fault_hook_env() -> dict[str, str]:
     """The test hooks set in this process (SCALELAB_*FAULT*), to pass on to Ray workers so that
-    fault tests work on a cluster too (see pipelines/fault_hooks.py, training/faults.py)."""
+    fault tests work on a cluster too (see scalelab/pipelines/fault_hooks.py, scalelab/training/faults.py)."""
     return {k: v for k, v in os.environ.items() if k.startswith("SCALELAB_") and "FAULT" in k}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,39 @@ def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample
     assert result.stats.balanced()
     for folder in ("documents", "stats", "shards"):
         assert folder_bytes(tmp_path / "out", folder) == folder_bytes(sample_corpus, folder), folder
+
+
+def test_every_node_gets_the_scalelab_the_driver_ships(three_nodes):
+    """`ensure_ray(address)` ships this process's `scalelab` package in the runtime env (py_modules):
+    each node unpacks the same code into Ray's runtime resources and puts it on its workers' path.
+    (On one machine the driver's own path also reaches the workers; on separate machines, where
+    the checkout does not exist, the shipped copy is the one imported.)"""
+    import hashlib
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from scalelab.core.ray_session import ensure_ray
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @ray.remote(num_cpus=1)
+    def shipped() -> tuple[str, list[str]]:
+        import sys
+
+        copies = [Path(p) / "scalelab" / "pipelines" / "build.py" for p in sys.path if "py_modules" in p]
+        return ray.get_runtime_context().get_node_id(), [digest(c) for c in copies if c.is_file()]
+
+    ray.shutdown()
+    try:
+        ensure_ray(three_nodes.address)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        found = ray.get([shipped.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+                         for n in nodes])
+    finally:
+        ray.shutdown()
+    assert len(nodes) == 3 and sorted(node for node, _ in found) == sorted(nodes)
+    ours = digest(REPO / "scalelab" / "pipelines" / "build.py")
+    for node, digests in found:
+        assert digests == [ours], node
