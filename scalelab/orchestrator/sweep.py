@@ -30,7 +30,6 @@ from scalelab.orchestrator.tables import status_table
 from scalelab.core.atomic import write_json
 from scalelab.core.output_folder import claim
 from scalelab.training.launch import preflight
-from scalelab.training.metrics import read_summary
 from scalelab.training.trainer import TrainError
 
 

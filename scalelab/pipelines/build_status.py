@@ -52,3 +52,19 @@ def build_status(out: str | Path) -> dict[str, Any]:
     else:
         overall = "stopped: rerun the same command to resume"
     return {"out": str(out), "state": overall, "stages": stages}
+
+
+def stopped_build_message(out: Path) -> str:
+    """One line for a build stopped by Ctrl-C: the stage it stopped in, and how to go on."""
+    try:
+        stages = build_status(out)["stages"]
+    except FileNotFoundError:
+        return f"stopped before the build of {out} began; rerun the same command to start it"
+    current = next((s for s in stages if s["state"] != "done"), None)
+    if current is None:
+        where = "after its last stage"
+    elif current["units"] is None:
+        where = f"before stage {current['stage']}"
+    else:
+        where = f"in stage {current['stage']} ({current['done']} of {current['units']} units done)"
+    return f"stopped {where} in {out}; rerun the same command to resume (finished units are kept)"
