@@ -24,13 +24,13 @@ from scalelab.training.launch import run_local
 from scalelab.training.trainer import TrainError
 
 runner = CliRunner()
-# A small build of the nine handbook pages, through every stage to shards.
+# A small build of the nine handbook pages, through every phase to shards.
 TINY = ["--set", "filters.c4.enabled=false", "--set", "filters.fineweb.enabled=false",
         "--set", "filters.gopher_quality.enabled=false", "--set", "filters.gopher_repetition.enabled=false",
         "--set", "shards.tokenizer.vocab_size=300", "--set", "shards.validation.documents=1",
         "--set", "shards.scales={2k: 2k}", "--set", "shards.shard_tokens=1k", "--set", "output.num_partitions=2"]
 USER_FILES = {"documents/notes.txt": "my notes", "documents/part-x.parquet": "not a partition of a build",
-              "stats/budget.csv": "a,b\n1,2\n", "shards/README": "my shards", "stage/todo.md": "- buy milk",
+              "stats/budget.csv": "a,b\n1,2\n", "shards/README": "my shards", "phase/todo.md": "- buy milk",
               "paper.tex": "\\documentclass{article}"}
 
 
@@ -84,7 +84,7 @@ def test_overwrite_writes_the_build_beside_the_users_files(overwritten):
 def test_clearing_a_build_removes_only_what_a_build_writes(overwritten, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(overwritten, out)
-    (out / "stage" / "process" / ".part-00000.parquet.tmp-0123abcd").write_text("a killed write")
+    (out / "phase" / "process" / ".part-00000.parquet.tmp-0123abcd").write_text("a killed write")
     build_outputs.clear(out)
     left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert left == sorted([*USER_FILES, MARKER])

@@ -77,7 +77,7 @@ def build(
 
 @corpus_app.command("status")
 def status(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
-    """Show which stages of a build are done, and how many units are done, started and left."""
+    """Show which phases of a build are done, and how many units are done, started and left."""
     from scalelab.pipelines.build_status import build_status
 
     try:
@@ -86,10 +86,10 @@ def status(out: Path = typer.Argument(..., help="A build's output folder.")) -> 
         fail(str(exc))
         return
     table = Table(title=f"{out}: {status['state']}", header_style="bold")
-    for col in ("stage", "state", "units", "done", "started", "left"):
-        table.add_column(col, justify="left" if col in ("stage", "state") else "right")
-    for s in status["stages"]:
-        table.add_row(s["stage"], s["state"], *("" if s[k] is None else str(s[k]) for k in ("units", "done", "started", "left")))
+    for col in ("phase", "state", "units", "done", "started", "left"):
+        table.add_column(col, justify="left" if col in ("phase", "state") else "right")
+    for s in status["phases"]:
+        table.add_row(s["phase"], s["state"], *("" if s[k] is None else str(s[k]) for k in ("units", "done", "started", "left")))
     console.print(table)
 
 

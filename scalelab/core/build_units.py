@@ -1,14 +1,14 @@
-"""Stages of a build as units on disk, so a stopped build resumes where it stopped.
+"""Phases of a build as units on disk, so a stopped build resumes where it stopped.
 
-    OUT/stage/<stage>/plan.json           the stage's units (written once, before any unit runs)
-    OUT/stage/<stage>/<unit>.started      a task began the unit (for `corpus status`)
-    OUT/stage/<stage>/<unit>.stats.parquet  the unit's share of the accounting
-    OUT/stage/<stage>/<unit>.done.json    written last, by the task itself, after every output of
+    OUT/phase/<phase>/plan.json           the phase's units (written once, before any unit runs)
+    OUT/phase/<phase>/<unit>.started      a task began the unit (for `corpus status`)
+    OUT/phase/<phase>/<unit>.stats.parquet  the unit's share of the accounting
+    OUT/phase/<phase>/<unit>.done.json    written last, by the task itself, after every output of
                                           the unit is in place (each through a temporary name)
 
 A unit is done exactly when its done record exists, so a driver or worker killed at any moment
 leaves either a finished unit or one that runs again from scratch; temporary files of a killed
-unit are never read. A stage is complete when every unit of its plan is done.
+unit are never read. A phase is complete when every unit of its plan is done.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 
 from scalelab.core.atomic import write_json, write_parquet
 
-STAGE_ROOT = "stage"
-# The build's stages in order; `corpus status` lists them so.
-STAGES = ("process", "exact_dedup", "near_find", "near_rewrite", "tokenizer", "tokenize", "shards")
+PHASE_ROOT = "phase"
+# The build's phases in order; `corpus status` lists them so.
+PHASES = ("process", "exact_dedup", "near_find", "near_rewrite", "tokenizer", "tokenize", "shards")
 
 
 class BuildError(RuntimeError):
@@ -39,11 +39,11 @@ def write_record(path: Path, value: Any) -> None:
     write_json(path, value, indent=1, sort_keys=True)
 
 
-class Stage:
+class Phase:
     def __init__(self, out_dir: str | Path, name: str):
         self.name = name
         # Absolute: the paths go to Ray workers, whose working directory is not the driver's.
-        self.dir = Path(out_dir).resolve() / STAGE_ROOT / name
+        self.dir = Path(out_dir).resolve() / PHASE_ROOT / name
 
     # -- the plan ------------------------------------------------------------------------------
     def plan(self) -> Optional[dict[str, Any]]:
@@ -51,7 +51,7 @@ class Stage:
         return json.loads(path.read_text()) if path.is_file() else None
 
     def ensure_plan(self, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The stage's plan: read if it exists (a resumed build keeps its first plan), else made and saved."""
+        """The phase's plan: read if it exists (a resumed build keeps its first plan), else made and saved."""
         plan = self.plan()
         if plan is None:
             plan = make()
@@ -103,9 +103,9 @@ class Stage:
         return {"units": len(names), "done": done, "started": started, "left": len(names) - done - started}
 
 
-def run_units(stage: Stage, submit: Callable[[dict[str, Any]], Any], log: Callable[[str], None],
+def run_units(phase: Phase, submit: Callable[[dict[str, Any]], Any], log: Callable[[str], None],
               max_in_flight: Optional[int] = None) -> int:
-    """Run the stage's pending units as Ray tasks (`submit(unit)` returns an ObjectRef) and wait.
+    """Run the phase's pending units as Ray tasks (`submit(unit)` returns an ObjectRef) and wait.
 
     Returns how many units were already done. A task that fails after Ray's retries (a worker that
     died is retried; an exception in our code is not: it would fail again) stops the build with
@@ -113,10 +113,10 @@ def run_units(stage: Stage, submit: Callable[[dict[str, Any]], Any], log: Callab
     """
     import ray
 
-    pending = stage.pending()
-    skipped = len(stage.units()) - len(pending)
+    pending = phase.pending()
+    skipped = len(phase.units()) - len(pending)
     if skipped:
-        log(f"{stage.name}: {skipped} of {len(stage.units())} units already done, skipped")
+        log(f"{phase.name}: {skipped} of {len(phase.units())} units already done, skipped")
     waiting = list(pending)
     refs: dict[Any, str] = {}
     while waiting or refs:
@@ -131,6 +131,6 @@ def run_units(stage: Stage, submit: Callable[[dict[str, Any]], Any], log: Callab
             for r in refs:
                 ray.cancel(r)
             cause = getattr(exc, "cause", None) or exc
-            raise BuildError(f"{stage.name} unit {name} failed: {type(cause).__name__}: {cause}; the "
-                             f"{len(stage.units()) - len(stage.pending())} finished units are kept, rerun to continue") from None
+            raise BuildError(f"{phase.name} unit {name} failed: {type(cause).__name__}: {cause}; the "
+                             f"{len(phase.units()) - len(phase.pending())} finished units are kept, rerun to continue") from None
     return skipped

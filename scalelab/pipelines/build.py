@@ -1,9 +1,9 @@
-"""The corpus build: stages of units on Ray, each unit checkpointed, so a stopped build resumes.
+"""The corpus build: phases of units on Ray, each unit checkpointed, so a stopped build resumes.
 
     input files ─► process (one task per unit of files): read + per-document steps, every document
-                   (kept or dropped) routed to its hash partition ─► stage/process/unit-N.parquet
+                   (kept or dropped) routed to its hash partition ─► phase/process/unit-N.parquet
                 ─► exact_dedup (one task per partition): that partition's rows from every unit, exact
-                   dedup, write ─► documents/ (or stage/exact/ when near-dedup follows), accounting
+                   dedup, write ─► documents/ (or phase/exact_kept/ when near-dedup follows), accounting
                 ─► near_find + near_rewrite (minhash/near_dedup.py) ─► documents/
                 ─► the units' accounting, summed in the driver ─► stats/
                 ─► tokenizer, tokenize, shards (shards/build_shards.py) ─► shards/, manifest.json
@@ -41,7 +41,7 @@ from scalelab.pipelines.inputs import InputFile, resolve_inputs
 from scalelab.pipelines.partition_writer import write_partition
 from scalelab.pipelines.readers import read_input
 from scalelab.pipelines.schema import STREAM_SCHEMA, to_stream_table
-from scalelab.core.build_units import STAGE_ROOT, BuildError, Stage, run_units, write_record
+from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, write_record
 from scalelab.pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from scalelab.pipelines.steps import Step, build_steps, run_steps
 
@@ -64,7 +64,7 @@ class BuildResult:
     skipped_files: list[str]
     near_dedup: Optional["NearDedupResult"] = None
     shards: Optional["ShardsResult"] = None
-    resumed_units: dict[str, int] = field(default_factory=dict)  # stage -> units already done
+    resumed_units: dict[str, int] = field(default_factory=dict)  # phase -> units already done
 
 
 def num_partitions(cfg: CorpusConfig, files: list[InputFile]) -> int:
@@ -150,16 +150,16 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, ov
     from scalelab.core.config import ConfigError, changed_fields
     from scalelab.core.output_folder import claim
 
-    marker = out / STAGE_ROOT / BUILD_CONFIG
+    marker = out / PHASE_ROOT / BUILD_CONFIG
     # Builds from before the folder marker are recognized by their config record.
-    claim(out, BUILD_KIND, overwrite, legacy=(f"{STAGE_ROOT}/{BUILD_CONFIG}",))
+    claim(out, BUILD_KIND, overwrite, legacy=(f"{PHASE_ROOT}/{BUILD_CONFIG}",))
     if marker.is_file() and not force:
         old = json.loads(marker.read_text())
         differ = changed_fields(old["config"], _fingerprint(cfg)["config"], RESUMABLE_CHANGES)
         if differ:
             raise ConfigError(f"{out}: holds a build with other settings ({', '.join(differ)}); rerun with "
                               "the same config to resume it, or pass --force to start over")
-        plan = Stage(out, "process").plan()
+        plan = Phase(out, "process").plan()
         if plan is not None:
             changes = _input_changes([f for u in plan["units"] for f in u["files"]], files)
             if changes:
@@ -191,9 +191,9 @@ def _changed_since_planned(f: InputFile) -> Optional[str]:
 
 def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: str) -> int:
     """Read a unit's files and run the steps; write every document, sorted by (partition, id)."""
-    stage = Stage(out_dir, "process")
+    phase = Phase(out_dir, "process")
     name = unit["name"]
-    stage.mark_started(name)
+    phase.mark_started(name)
     cfg, steps = _steps_for(cfg_json)
     size = cfg.output.batch_size
     tables: list[pa.Table] = []
@@ -212,24 +212,24 @@ def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: 
             tables.append(finish_documents(run_steps(docs, steps), cfg, partitions))
     table = pa.concat_tables(tables) if tables else STREAM_SCHEMA.empty_table()
     table = table.sort_by([("partition", "ascending"), ("id", "ascending")])
-    with atomic_path(stage.output(name)) as tmp:
+    with atomic_path(phase.output(name)) as tmp:
         pq.write_table(table, tmp, row_group_size=PROCESS_ROW_GROUP, compression="zstd", write_statistics=True)
         maybe_fail("process", name)
-    stage.finish(name, documents=table.num_rows)
+    phase.finish(name, documents=table.num_rows)
     return table.num_rows
 
 
 # ---------------------------------------------------------------------------------- exact
 def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, out_dir: str) -> int:
     """One hash partition: its rows from every processed unit, exact dedup, written."""
-    stage = Stage(out_dir, "exact_dedup")
+    phase = Phase(out_dir, "exact_dedup")
     name = unit["name"]
-    stage.mark_started(name)
+    phase.mark_started(name)
     cfg, _ = _steps_for(cfg_json)
     group = pq.read_table(process_files, schema=STREAM_SCHEMA, filters=[("partition", "=", unit["partition"])])
     maybe_fail("exact_dedup", name)
     rows = write_partition(group, cfg, out_dir) if group.num_rows else stat_rows([])
-    stage.finish(name, rows)
+    phase.finish(name, rows)
     return group.num_rows
 
 
@@ -250,14 +250,14 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     files = resolve_inputs(cfg.inputs, skipped=skipped)  # errors surface here, before any Ray work
     start = time.perf_counter()
     _start(cfg, out, files, force, overwrite)
-    (out / STAGE_ROOT / FINISHED).unlink(missing_ok=True)
-    write_record(out / STAGE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+    (out / PHASE_ROOT / FINISHED).unlink(missing_ok=True)
+    write_record(out / PHASE_ROOT / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
     ensure_ray(address)
     cfg_json = cfg.model_dump_json()
     out_abs = str(out.resolve())
     resumed: dict[str, int] = {}
 
-    process = Stage(out, "process")
+    process = Phase(out, "process")
     plan = process.ensure_plan(lambda: {
         "partitions": num_partitions(cfg, files),
         "units": [{"name": f"unit-{i:05d}", "files": [f.to_dict() for f in u]} for i, u in enumerate(
@@ -267,7 +267,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     task = ray.remote(max_retries=3)(process_unit)
     resumed["process"] = run_units(process, lambda u: task.remote(u, cfg_json, parts, out_abs), say)
 
-    exact = Stage(out, "exact_dedup")
+    exact = Phase(out, "exact_dedup")
     exact.ensure_plan(lambda: {"units": [{"name": f"part-{p:05d}", "partition": p} for p in range(parts)]})
     process_files = [str(process.output(u)) for u in process.units()]
     task = ray.remote(max_retries=3)(exact_unit)
@@ -306,19 +306,19 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             "resumed_units": resumed,
             "seconds": round(seconds, 3),
         }, indent=2)
-    if not cfg.output.keep_stage:
-        _drop_stage_data(out)
-    write_record(out / STAGE_ROOT / FINISHED, {"finished": time.time(), "seconds": round(seconds, 3), "resumed_units": resumed})
-    (out / STAGE_ROOT / DRIVER).unlink(missing_ok=True)
+    if not cfg.output.keep_phase_data:
+        _remove_phase_data(out)
+    write_record(out / PHASE_ROOT / FINISHED, {"finished": time.time(), "seconds": round(seconds, 3), "resumed_units": resumed})
+    (out / PHASE_ROOT / DRIVER).unlink(missing_ok=True)
     return BuildResult(out_dir=out, stats=stats, num_inputs=len(files), num_partitions=parts, seconds=seconds,
                        skipped_files=skipped, near_dedup=near, shards=shards, resumed_units=resumed)
 
 
-def _drop_stage_data(out: Path) -> None:
-    """A finished build keeps its stages' records (a rerun then has nothing to do) but not the
+def _remove_phase_data(out: Path) -> None:
+    """A finished build keeps its phases' records (a rerun then has nothing to do) but not the
     intermediate documents and tokens, which are as large as the corpus."""
     for folder in build_outputs.BUILD_FILES:
-        if not folder.startswith(f"{STAGE_ROOT}/"):
+        if not folder.startswith(f"{PHASE_ROOT}/"):
             continue
         for path in (out / folder).glob("*.parquet"):
             if not path.name.endswith(".stats.parquet"):

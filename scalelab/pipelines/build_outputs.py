@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scalelab.core.build_units import STAGE_ROOT, STAGES
+from scalelab.core.build_units import PHASE_ROOT, PHASES
 
 _UNIT_FILE = r"plan\.json|.+\.done\.json|.+\.started|.+\.parquet"
 # Folder (relative to OUT) -> the names a build writes there.
@@ -20,9 +20,9 @@ BUILD_FILES: dict[str, str] = {
     "rejected": r"(part|near)-\d{5,}\.parquet",
     "stats": r"drops\.parquet|summary\.json|shards\.json|decontaminated\.parquet",
     "shards": r"(train-\d{5,}|validation)(\.idx)?\.arrow",
-    STAGE_ROOT: r"build_config\.json|driver\.json|finished\.json",
+    PHASE_ROOT: r"build_config\.json|driver\.json|finished\.json",
     # "exact" holds exact dedup's partitions when near-dedup follows (minhash/near_dedup.py).
-    **{f"{STAGE_ROOT}/{name}": _UNIT_FILE for name in (*STAGES, "exact")},
+    **{f"{PHASE_ROOT}/{name}": _UNIT_FILE for name in (*PHASES, "exact_kept")},
 }
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-[0-9a-f]{8}")
 
@@ -44,7 +44,7 @@ def clear(out: Path, folders: tuple[str, ...] = tuple(BUILD_FILES)) -> None:
         for path in where.iterdir():
             if path.is_file() and is_build_file(folder, path.name):
                 path.unlink()
-    # Deepest first, so stage/process goes before stage; OUT itself stays.
+    # Deepest first, so phase/process goes before phase; OUT itself stays.
     for folder in sorted((f for f in folders if f != "."), key=lambda f: -f.count("/")):
         try:
             (out / folder).rmdir()

@@ -1,4 +1,4 @@
-"""`scalelab corpus status OUT`: which stages of a build are done, and how many units are done,
+"""`scalelab corpus status OUT`: which phases of a build are done, and how many units are done,
 started (running, or cut short by a stop) and left."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from scalelab.core.build_units import STAGE_ROOT, STAGES, Stage
+from scalelab.core.build_units import PHASE_ROOT, PHASES, Phase
 
 DRIVER = "driver.json"     # written when a build starts: who runs it
 FINISHED = "finished.json"  # written when a build ends
@@ -30,18 +30,18 @@ def _driver_alive(record: dict[str, Any]) -> bool | None:
 
 def build_status(out: str | Path) -> dict[str, Any]:
     out = Path(out)
-    root = out / STAGE_ROOT
+    root = out / PHASE_ROOT
     if not root.is_dir():
-        raise FileNotFoundError(f"{out}: not a corpus build (no {STAGE_ROOT}/ folder)")
-    stages = []
-    for name in STAGES:
-        stage = Stage(out, name)
-        if stage.plan() is None:
-            stages.append({"stage": name, "state": "not started", "units": None, "done": 0, "started": 0, "left": None})
+        raise FileNotFoundError(f"{out}: not a corpus build (no {PHASE_ROOT}/ folder)")
+    phases = []
+    for name in PHASES:
+        phase = Phase(out, name)
+        if phase.plan() is None:
+            phases.append({"phase": name, "state": "not started", "units": None, "done": 0, "started": 0, "left": None})
             continue
-        c = stage.counts()
+        c = phase.counts()
         state = "done" if c["done"] == c["units"] else ("in progress" if c["done"] or c["started"] else "waiting")
-        stages.append({"stage": name, "state": state, **c})
+        phases.append({"phase": name, "state": state, **c})
     if (root / FINISHED).is_file():
         overall = "finished"
     elif (root / DRIVER).is_file():
@@ -51,20 +51,20 @@ def build_status(out: str | Path) -> dict[str, Any]:
                    None: f"running or stopped (driver on {driver['host']})"}[alive]
     else:
         overall = "stopped: rerun the same command to resume"
-    return {"out": str(out), "state": overall, "stages": stages}
+    return {"out": str(out), "state": overall, "phases": phases}
 
 
 def stopped_build_message(out: Path) -> str:
-    """One line for a build stopped by Ctrl-C: the stage it stopped in, and how to go on."""
+    """One line for a build stopped by Ctrl-C: the phase it stopped in, and how to go on."""
     try:
-        stages = build_status(out)["stages"]
+        phases = build_status(out)["phases"]
     except FileNotFoundError:
         return f"stopped before the build of {out} began; rerun the same command to start it"
-    current = next((s for s in stages if s["state"] != "done"), None)
+    current = next((s for s in phases if s["state"] != "done"), None)
     if current is None:
-        where = "after its last stage"
+        where = "after its last phase"
     elif current["units"] is None:
-        where = f"before stage {current['stage']}"
+        where = f"before phase {current['phase']}"
     else:
-        where = f"in stage {current['stage']} ({current['done']} of {current['units']} units done)"
+        where = f"in phase {current['phase']} ({current['done']} of {current['units']} units done)"
     return f"stopped {where} in {out}; rerun the same command to resume (finished units are kept)"

@@ -286,13 +286,13 @@ class OutputConfig(Section):
     partition_input_mb: PositiveInt = 1024
     write_rejected: bool = False
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
-    # Documents per block flowing between stages.
+    # Documents per block flowing between phases.
     batch_size: PositiveInt = 256
-    # Input per unit of the process stage (a unit is checkpointed as a whole; a stopped build
+    # Input per unit of the process phase (a unit is checkpointed as a whole; a stopped build
     # redoes at most the units that were running).
     unit_input_mb: PositiveInt = 128
-    # Keep OUT/stage/'s intermediate documents and tokens after a finished build (for debugging).
-    keep_stage: bool = False
+    # Keep OUT/phase/'s intermediate documents and tokens after a finished build (for debugging).
+    keep_phase_data: bool = False
 
     @field_validator("num_partitions")
     @classmethod
@@ -321,7 +321,7 @@ def load_corpus_config(path: str | Path | None, overrides: list[str] | None = No
 
 
 # Settings that may differ on a rerun: they change nothing in the output.
-RESUMABLE_CHANGES = ("output.dir", "output.keep_stage", "shards.tokenize_workers")
+RESUMABLE_CHANGES = ("output.dir", "output.keep_phase_data", "shards.tokenize_workers")
 
 
 def output_config(cfg: CorpusConfig) -> dict[str, Any]:

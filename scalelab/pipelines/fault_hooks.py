@@ -22,18 +22,18 @@ ENV = "SCALELAB_PIPELINE_FAULT"
 MARKER_ENV = "SCALELAB_PIPELINE_FAULT_MARKER"
 
 
-def maybe_fail(stage: str, unit: str) -> None:
+def maybe_fail(phase: str, unit: str) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    want_stage, want_unit, kind = spec.split(":")
-    if (want_stage, want_unit) != (stage, unit):
+    want_phase, want_unit, kind = spec.split(":")
+    if (want_phase, want_unit) != (phase, unit):
         return
     marker = os.environ.get(MARKER_ENV)
     if marker:
         if Path(marker).exists():
             return
-        Path(marker).write_text(f"{stage}:{unit}:{kind} pid {os.getpid()}\n")
+        Path(marker).write_text(f"{phase}:{unit}:{kind} pid {os.getpid()}\n")
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "enospc":

@@ -50,7 +50,7 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
     near_dedup_follows = cfg.dedup.minhash.enabled
     if kept.num_rows:
         # With near-dedup to come, the documents are staged (with what its accounting needs).
-        folder, schema = ("stage/exact", STAGED_SCHEMA) if near_dedup_follows else ("documents", DOCUMENT_SCHEMA)
+        folder, schema = ("phase/exact_kept", STAGED_SCHEMA) if near_dedup_follows else ("documents", DOCUMENT_SCHEMA)
         _write(kept, schema, partition_file(out_dir, folder, partition), cfg.output.compression)
 
     rows: list[tuple[str, str, str, int, int]] = []

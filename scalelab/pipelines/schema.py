@@ -51,7 +51,7 @@ DOCUMENT_SCHEMA = pa.schema(
     ]
 )
 
-# `OUT/stage/exact/*.parquet`: documents after exact dedup, waiting for near-dedup
+# `OUT/phase/exact_kept/*.parquet`: documents after exact dedup, waiting for near-dedup
 STAGED_SCHEMA = pa.schema(
     list(DOCUMENT_SCHEMA)
     + [("raw_bytes", pa.int64()), ("pii_email", pa.int32()), ("pii_ip", pa.int32()), ("pii_phone", pa.int32())]

@@ -77,11 +77,11 @@ def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
 
 
 def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample_corpus, tmp_path, monkeypatch):
-    """A process-stage worker SIGKILLs itself with its unit's output half-written (a node dying):
+    """A process-phase worker SIGKILLs itself with its unit's output half-written (a node dying):
     Ray retries the unit and the build's bytes are those of an undisturbed build."""
     import ray
 
-    from scalelab.core.build_units import Stage
+    from scalelab.core.build_units import Phase
 
     marker = tmp_path / "fired"
     monkeypatch.setenv("SCALELAB_PIPELINE_FAULT", "process:unit-00002:kill")
@@ -92,7 +92,7 @@ def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample
     finally:
         ray.shutdown()
     assert marker.exists() and "pid" in marker.read_text()
-    assert Stage(tmp_path / "out", "process").is_done("unit-00002")
+    assert Phase(tmp_path / "out", "process").is_done("unit-00002")
     assert result.stats.balanced()
     for folder in ("documents", "stats", "shards"):
         assert folder_bytes(tmp_path / "out", folder) == folder_bytes(sample_corpus, folder), folder

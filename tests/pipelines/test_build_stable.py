@@ -26,7 +26,7 @@ def texts_only(*overrides: str):
 def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
     first = build_corpus(texts_only("shards.scales={5k: 5k, 10k: 10k}"), tmp_path / "a", log=lambda m: None)
     second = build_corpus(texts_only("shards.scales={10k: 10k, 5k: 5k}", "output.dir=elsewhere",
-                                     "output.keep_stage=true", "shards.tokenize_workers=1"),
+                                     "output.keep_phase_data=true", "shards.tokenize_workers=1"),
                           tmp_path / "b", log=lambda m: None)
     a, b = tmp_path / "a", tmp_path / "b"
     for name in ("manifest.json", "tokenizer.json"):

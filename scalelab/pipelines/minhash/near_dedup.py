@@ -1,6 +1,6 @@
 """Near-duplicate removal: MinHash-LSH over the staged partitions, as Ray tasks, K hash partitions wide.
 
-    stage/exact/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
+    phase/exact_kept/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
                       ─► buckets (per partition): members of a bucket become edges (every pair in a
                          small bucket when verifying, consecutive members otherwise)
                       ─► verify (optional): attach both documents' shingles, keep edges with true
@@ -40,7 +40,7 @@ from scalelab.pipelines.minhash.signatures import shingle_hashes, signatures_of_
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
-STAGED_FOLDER = "stage/exact"
+STAGED_FOLDER = "phase/exact_kept"
 # With verification, buckets up to this size give every pair: linking only consecutive members
 # would let one dissimilar member in between fail both its checks and hide a true pair.
 # Larger buckets stay linear (consecutive members), so a huge bucket cannot blow up.
@@ -255,17 +255,17 @@ def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
 # ------------------------------------------------------------------------------ 6. rewrite
 def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) -> int:
     """One staged file without its near-duplicates, written to documents/; its accounting and done
-    record saved (a unit of the `near_rewrite` stage)."""
+    record saved (a unit of the `near_rewrite` phase)."""
     from scalelab.pipelines.fault_hooks import maybe_fail
-    from scalelab.core.build_units import Stage
+    from scalelab.core.build_units import Phase
 
-    stage = Stage(out_dir, "near_rewrite")
-    stage.mark_started(unit["name"])
+    phase = Phase(out_dir, "near_rewrite")
+    phase.mark_started(unit["name"])
     maybe_fail("near_rewrite", unit["name"])
     # Only this file's duplicates are read (a filter on the sorted `file` column).
     rows = rewrite_file(unit["path"], out_dir, cfg_json,
                         pq.read_table(duplicates_path, filters=[("file", "=", unit["file_index"])]))
-    stage.finish(unit["name"], rows)
+    phase.finish(unit["name"], rows)
     return rows.num_rows
 
 
@@ -296,17 +296,17 @@ def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.
     return stat_rows(rows)
 
 
-# ------------------------------------------------------------------------------ the stages
+# ------------------------------------------------------------------------------ the phases
 def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None) -> NearDedupResult:
-    """Two checkpointed stages: `near_find` (one unit: signatures to the duplicates and their
+    """Two checkpointed phases: `near_find` (one unit: signatures to the duplicates and their
     clusters, saved as one table) and `near_rewrite` (one unit per staged file)."""
     import ray
 
-    from scalelab.core.build_units import Stage, run_units
+    from scalelab.core.build_units import Phase, run_units
 
     out = Path(out_dir)
     files = sorted(p for p in (out / STAGED_FOLDER).glob("part-*.parquet") if is_build_file(STAGED_FOLDER, p.name))
-    find = Stage(out, "near_find")
+    find = Phase(out, "near_find")
     find.ensure_plan(lambda: {"units": [{"name": "graph"}]})
     resumed = {"near_find": int(find.complete())}
     if find.complete():
@@ -317,7 +317,7 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
         duplicates, figures = find_duplicates(cfg, files)
         write_parquet(find.output("graph"), duplicates)
         find.finish("graph", figures=figures)
-    rewrite = Stage(out, "near_rewrite")
+    rewrite = Phase(out, "near_rewrite")
     rewrite.ensure_plan(lambda: {"units": [{"name": f.stem, "path": str(f.resolve()), "file_index": i}
                                            for i, f in enumerate(files)]})
     task = ray.remote(max_retries=3)(rewrite_unit)
@@ -336,7 +336,7 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
 
 def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dict]:
     """Signatures, buckets, verification, components and keepers as Ray tasks: the table of
-    near-duplicates to drop (id, cluster_id, file) and the stage's figures."""
+    near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
     import ray
 
     mh = cfg.dedup.minhash

@@ -1,7 +1,7 @@
 """Tokenize the built corpus and cut it into token shards at named scales, with a held-out validation set.
 
     documents/*.parquet ─► tokenize (Ray Data actors, tokenizer loaded once each; seeded key per document)
-                        ─► tokens per file (stage/tokenize/, checkpointed units)
+                        ─► tokens per file (phase/tokenize/, checkpointed units)
                         ─► validation: smallest keys up to shards.validation.tokens (by hash, not by worker)
                         ─► document frequency of each validation 13-gram over the corpus (boilerplate: frequent)
                         ─► mark: validation / decontaminated (half of its rarer 13-grams are validation's) / train
@@ -182,22 +182,22 @@ def _train_tokenizer(cfg: CorpusConfig, docs, num_docs: int):
 
 
 def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed: int) -> int:
-    """One documents file tokenized (a unit of the `tokenize` stage)."""
+    """One documents file tokenized (a unit of the `tokenize` phase)."""
     import pyarrow.parquet as pq
 
     from scalelab.pipelines.fault_hooks import maybe_fail
-    from scalelab.core.build_units import Stage
+    from scalelab.core.build_units import Phase
 
-    stage = Stage(out_dir, "tokenize")
-    stage.mark_started(unit["name"])
+    phase = Phase(out_dir, "tokenize")
+    phase.mark_started(unit["name"])
     tokenize = Tokenize(tokenizer_json, eod, seed)
     paths = pa.table({"path": [unit["path"]]})
     tables = [tokenize(batch) for batch in _read_documents(paths)]
     table = pa.concat_tables(tables) if tables else None
-    with atomic_path(stage.output(unit["name"])) as tmp:
+    with atomic_path(phase.output(unit["name"])) as tmp:
         pq.write_table(table, tmp, compression="zstd")
         maybe_fail("tokenize", unit["name"])
-    stage.finish(unit["name"], documents=table.num_rows)
+    phase.finish(unit["name"], documents=table.num_rows)
     return table.num_rows
 
 
@@ -210,12 +210,12 @@ def _read_tokens(paths: pa.Table) -> Iterator[pa.Table]:
 
 
 def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lambda msg: None) -> ShardsResult:
-    """Three checkpointed stages: `tokenizer` (load or train, saved as OUT/tokenizer.json),
+    """Three checkpointed phases: `tokenizer` (load or train, saved as OUT/tokenizer.json),
     `tokenize` (one unit per documents file) and `shards` (one unit: validation, decontamination,
     the training stream and the manifest; a stopped one is redone whole)."""
     import ray
 
-    from scalelab.core.build_units import Stage, run_units
+    from scalelab.core.build_units import Phase, run_units
     from scalelab import __version__
 
     sc = cfg.shards
@@ -225,35 +225,35 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     if not files:
         raise ShardsError("no documents survived the build: nothing to tokenize")
     resumed: dict[str, int] = {}
-    shards_stage = Stage(out, "shards")
-    shards_stage.ensure_plan(lambda: {"units": [{"name": "shards"}]})
-    tokenizer_stage = Stage(out, "tokenizer")
-    tokenizer_stage.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
-    tokenize_stage = Stage(out, "tokenize")
-    tokenize_stage.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
-    if shards_stage.complete():
-        for st in (tokenizer_stage, tokenize_stage, shards_stage):
+    shards_phase = Phase(out, "shards")
+    shards_phase.ensure_plan(lambda: {"units": [{"name": "shards"}]})
+    tokenizer_phase = Phase(out, "tokenizer")
+    tokenizer_phase.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
+    tokenize_phase = Phase(out, "tokenize")
+    tokenize_phase.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
+    if shards_phase.complete():
+        for st in (tokenizer_phase, tokenize_phase, shards_phase):
             resumed[st.name] = len(st.units())
         log("tokenizer, tokenize, shards: already done, skipped")
-        record = shards_stage.done_record("shards")
+        record = shards_phase.done_record("shards")
         return ShardsResult(manifest=json.loads((out / "manifest.json").read_text()), summary=record["summary"],
                             resumed_units=resumed)
 
     tok_path = out / "tokenizer.json"
-    if tokenizer_stage.complete():
+    if tokenizer_phase.complete():
         from tokenizers import Tokenizer
 
         resumed["tokenizer"] = 1
         log("tokenizer: already done, skipped")
         tok = Tokenizer.from_file(str(tok_path))
     else:
-        tokenizer_stage.mark_started("tokenizer")
+        tokenizer_phase.mark_started("tokenizer")
         docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
             _read_documents, batch_size=1, batch_format="pyarrow")
         tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
         with atomic_path(tok_path) as tmp:
             tok.save(tmp)
-        tokenizer_stage.finish("tokenizer", sha256=file_sha256(tok_path))
+        tokenizer_phase.finish("tokenizer", sha256=file_sha256(tok_path))
         resumed["tokenizer"] = 0
     eod = eod_id(tok, sc.tokenizer.eod_token)
     vocab = tok.get_vocab_size(with_added_tokens=True)
@@ -261,14 +261,14 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
 
     task = ray.remote(max_retries=3)(tokenize_unit)
     tok_json = tok.to_str()
-    resumed["tokenize"] = run_units(tokenize_stage, lambda u: task.remote(u, str(out.resolve()), tok_json, eod, sc.seed),
+    resumed["tokenize"] = run_units(tokenize_phase, lambda u: task.remote(u, str(out.resolve()), tok_json, eod, sc.seed),
                                     log, max_in_flight=sc.tokenize_workers)
-    token_files = [str(tokenize_stage.output(u)) for u in tokenize_stage.units()]
+    token_files = [str(tokenize_phase.output(u)) for u in tokenize_phase.units()]
     tokenized = ray.data.from_items([{"path": f} for f in token_files], override_num_blocks=len(token_files)).map_batches(
         _read_tokens, batch_size=1, batch_format="pyarrow").materialize()
 
     resumed["shards"] = 0
-    shards_stage.mark_started("shards")
+    shards_phase.mark_started("shards")
     shard_dir = out / SHARDS_FOLDER
     build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -395,5 +395,5 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
                    for name, budget in scales.items()},
     }
     write_json(out / "stats" / "shards.json", summary, indent=2, sort_keys=True)
-    shards_stage.finish("shards", summary=summary)
+    shards_phase.finish("shards", summary=summary)
     return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)
