@@ -1,7 +1,6 @@
 """Loading YAML into typed config objects, with errors that name the file and the field.
 
-Every config in scalelab (corpus builds now; training and sweeps later) goes through
-`load_model`, so users always see `FILE: dotted.field: message`.
+Every config in scalelab (corpus, crawl, run and sweep configs) goes through `load_model`, so users always see `FILE: dotted.field: message`.
 """
 
 from __future__ import annotations

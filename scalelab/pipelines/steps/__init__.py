@@ -1,4 +1,5 @@
-"""Per-document steps of a corpus build, applied in order inside Ray Data batches.
+"""Per-document steps of a corpus build, applied in order inside each task of the `process` phase
+(one Ray task per unit of input files).
 
 A step looks at one document (a dict, see `scalelab.pipelines.schema`) and either returns None (keep,
 possibly after changing `text`) or a rejection: a reason string, or (reason, detail). The
