@@ -70,7 +70,7 @@ def build(
     shards = ""
     if result.shards is not None:
         m = result.shards.manifest
-        shards = f", {result.out_dir}/shards ({len(m['shards'])} shards, scales {', '.join(m['scales'])})"
+        shards = f", {result.out_dir}/shards ({len(m.shards)} shards, scales {', '.join(m.scales)})"
     console.print(f"wrote {result.out_dir}/documents ({result.num_partitions} partitions){shards} "
                   f"from {result.num_inputs} input files in {result.seconds:.1f}s")
 
@@ -127,6 +127,6 @@ def verify_corpus(out: Path = typer.Argument(..., help="A build's output folder.
         for p in problems:
             err_console.print(f"[red]✗[/] {p}", highlight=False, soft_wrap=True)
         fail(f"{len(problems)} problem(s) in {out}", code=1)
-    files = len(manifest["shards"]) + 1
-    console.print(f"[green]✓[/] {out}: {files} shard files, {sum(s['tokens'] for s in manifest['shards']):,} training "
-                  f"and {manifest['validation']['tokens']:,} validation tokens, {len(manifest['scales'])} scales: all match")
+    files = len(manifest.shards) + 1
+    console.print(f"[green]✓[/] {out}: {files} shard files, {manifest.train_tokens():,} training "
+                  f"and {manifest.validation.tokens:,} validation tokens, {len(manifest.scales)} scales: all match")

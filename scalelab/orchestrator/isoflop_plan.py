@@ -154,7 +154,7 @@ def plan_isoflop(sweep: SweepConfig, source: str = "sweep config") -> list[IsoFl
         corpus = Corpus(Path(sweep.corpus).expanduser().resolve())
     except DataError as exc:
         raise SweepError(f"{source}: corpus: {exc}") from None
-    available = corpus.manifest["scales"]
+    available = corpus.manifest.scales
     unknown = [s for s in sweep.scales if s not in available]
     if unknown:
         raise SweepError(f"{source}: scales: {', '.join(map(repr, unknown))} not in the corpus's manifest.json, "

@@ -86,7 +86,7 @@ def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec
         corpus = Corpus(corpus_dir)
     except DataError as exc:
         raise SweepError(f"{source}: corpus: {exc}") from None
-    available = list(corpus.manifest["scales"])
+    available = list(corpus.manifest.scales)
     scales = sweep.scales or available
     unknown = [s for s in scales if s not in available]
     if unknown:

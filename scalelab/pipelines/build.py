@@ -27,27 +27,31 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scalelab.pipelines import build_outputs, exact_dedup
+import ray
+
+from scalelab import __version__
 from scalelab.core.atomic import atomic_path, write_json
-from scalelab.pipelines.fault_hooks import maybe_fail
+from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, write_record
+from scalelab.core.config import ConfigError, changed_fields
+from scalelab.core.output_folder import claim
+from scalelab.core.ray_session import cluster_cpus, ensure_ray
+from scalelab.pipelines import build_outputs, exact_dedup
 from scalelab.pipelines.build_status import DRIVER, FINISHED
 from scalelab.pipelines.config import RESUMABLE_CHANGES, CorpusConfig, config_hash
+from scalelab.pipelines.fault_hooks import maybe_fail
 from scalelab.pipelines.inputs import InputFile, resolve_inputs
+from scalelab.pipelines.minhash.near_dedup import NearDedupResult, run_near_dedup
 from scalelab.pipelines.partition_writer import write_partition
 from scalelab.pipelines.readers import read_input
-from scalelab.pipelines.schema import STREAM_SCHEMA, to_stream_table
-from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, write_record
+from scalelab.pipelines.schema import STREAM_SCHEMA, Document, to_stream_table
+from scalelab.pipelines.shards.build_shards import ShardsResult, build_shards
 from scalelab.pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from scalelab.pipelines.steps import Step, build_steps, run_steps
-
-if TYPE_CHECKING:
-    from scalelab.pipelines.minhash.near_dedup import NearDedupResult
-    from scalelab.pipelines.shards.build_shards import ShardsResult
 
 BUILD_KIND = "corpus build"
 BUILD_CONFIG = "build_config.json"
@@ -62,8 +66,8 @@ class BuildResult:
     num_partitions: int
     seconds: float
     skipped_files: list[str]
-    near_dedup: Optional["NearDedupResult"] = None
-    shards: Optional["ShardsResult"] = None
+    near_dedup: Optional[NearDedupResult] = None
+    shards: Optional[ShardsResult] = None
     resumed_units: dict[str, int] = field(default_factory=dict)  # phase -> units already done
 
 
@@ -81,7 +85,7 @@ def _steps_for(cfg_json: str) -> tuple[CorpusConfig, list[Step]]:
     return cfg, build_steps(cfg)
 
 
-def finish_documents(docs: list[dict[str, Any]], cfg: CorpusConfig, partitions: int) -> pa.Table:
+def finish_documents(docs: list[Document], cfg: CorpusConfig, partitions: int) -> pa.Table:
     """After the steps: hash kept texts, route every document to its partition, slim the rows."""
     keep_rejected_text = cfg.output.write_rejected
     normalized = cfg.dedup.exact.normalize
@@ -124,8 +128,6 @@ def plan_read_units(files: list[InputFile], num_units: int) -> list[list[InputFi
 
 # ---------------------------------------------------------------------------------- starting
 def _fingerprint(cfg: CorpusConfig) -> dict[str, Any]:
-    from scalelab import __version__
-
     return {"scalelab_version": __version__, "config": cfg.model_dump(mode="json")}
 
 
@@ -147,9 +149,6 @@ def output_dir(cfg: CorpusConfig, out_dir: Optional[str | Path] = None) -> Path:
 def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, overwrite: bool) -> None:
     """Refuse a folder of the user's, a different config or changed inputs in an existing build;
     clear the build's own files for a fresh one."""
-    from scalelab.core.config import ConfigError, changed_fields
-    from scalelab.core.output_folder import claim
-
     marker = out / PHASE_ROOT / BUILD_CONFIG
     # Builds from before the folder marker are recognized by their config record.
     claim(out, BUILD_KIND, overwrite, legacy=(f"{PHASE_ROOT}/{BUILD_CONFIG}",))
@@ -202,7 +201,7 @@ def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: 
         changed = _changed_since_planned(f)
         if changed:
             raise BuildError(f"input {changed}; it would mix old and new data (pass --force to start over)")
-        docs: list[dict[str, Any]] = []
+        docs: list[Document] = []
         for doc in read_input(f, cfg.extract):
             docs.append(doc)
             if len(docs) >= size:
@@ -239,11 +238,6 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
                  overwrite: bool = False) -> BuildResult:
     """Build (or resume building) the corpus into `out_dir`; `force` starts over; `overwrite`
     writes into a non-empty folder that scalelab did not create (replacing only the build's files)."""
-    import ray
-
-    from scalelab import __version__
-    from scalelab.core.ray_session import cluster_cpus, ensure_ray
-
     say = log or (lambda msg: print(msg, file=sys.stderr))
     out = output_dir(cfg, out_dir)
     skipped: list[str] = []
@@ -276,8 +270,6 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
 
     near = None
     if cfg.dedup.minhash.enabled:
-        from scalelab.pipelines.minhash.near_dedup import run_near_dedup
-
         near = run_near_dedup(cfg, out, say)
         resumed.update(near.resumed_units)
         if near.stat_rows.num_rows:
@@ -286,8 +278,6 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     write_stats(stats, out)
     shards = None
     if cfg.shards.enabled:
-        from scalelab.pipelines.shards.build_shards import build_shards
-
         shards = build_shards(cfg, out, stats.documents_kept, say)
         resumed.update(shards.resumed_units)
     seconds = time.perf_counter() - start

@@ -18,7 +18,7 @@ from scalelab.pipelines import exact_dedup
 from scalelab.core.atomic import atomic_path
 from scalelab.pipelines.config import CorpusConfig
 from scalelab.pipelines.schema import DOCUMENT_SCHEMA, REJECTED_SCHEMA, STAGED_SCHEMA
-from scalelab.pipelines.stats import stat_rows
+from scalelab.pipelines.stats import StatRow, stat_rows
 
 ROW_GROUP_SIZE = 4096
 
@@ -53,11 +53,11 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
         folder, schema = ("phase/exact_kept", STAGED_SCHEMA) if near_dedup_follows else ("documents", DOCUMENT_SCHEMA)
         _write(kept, schema, partition_file(out_dir, folder, partition), cfg.output.compression)
 
-    rows: list[tuple[str, str, str, int, int]] = []
+    rows: list[StatRow] = []
     for (stage, reason), (n, b) in _sum_by(dropped, ["drop_stage", "drop_reason"]).items():
-        rows.append(("drop", stage, reason, n, b))
+        rows.append(StatRow("drop", stage, reason, n, b))
     if duplicates.num_rows:
-        rows.append(("drop", exact_dedup.STAGE, exact_dedup.REASON, duplicates.num_rows, _total(duplicates["raw_bytes"])))
+        rows.append(StatRow("drop", exact_dedup.STAGE, exact_dedup.REASON, duplicates.num_rows, _total(duplicates["raw_bytes"])))
     if not near_dedup_follows:
         rows += kept_stat_rows(kept)
 
@@ -78,20 +78,20 @@ def write_partition(group: pa.Table, cfg: CorpusConfig, out_dir: str) -> pa.Tabl
     return stat_rows(rows)
 
 
-def kept_stat_rows(kept: pa.Table) -> list[tuple[str, str, str, int, int]]:
+def kept_stat_rows(kept: pa.Table) -> list[StatRow]:
     """The accounting of the documents that made it to the output: counts, bytes, languages, PII."""
     text_bytes = pc.binary_length(pc.cast(kept["text"], pa.large_binary()))
-    rows = [("kept", "", "", kept.num_rows, _total(kept["raw_bytes"])),
-            ("kept_text", "", "", kept.num_rows, _total(text_bytes))]
+    rows = [StatRow("kept", "", "", kept.num_rows, _total(kept["raw_bytes"])),
+            StatRow("kept_text", "", "", kept.num_rows, _total(text_bytes))]
     docs_by_lang: Counter[str] = Counter()
     bytes_by_lang: Counter[str] = Counter()
     for lang, size in zip(kept["lang"].to_pylist(), text_bytes.to_pylist()):
         docs_by_lang[lang or "unknown"] += 1
         bytes_by_lang[lang or "unknown"] += size
-    rows += [("lang", lang, "", docs_by_lang[lang], bytes_by_lang[lang]) for lang in sorted(docs_by_lang)]
+    rows += [StatRow("lang", lang, "", docs_by_lang[lang], bytes_by_lang[lang]) for lang in sorted(docs_by_lang)]
     for kind in ("email", "ip", "phone"):
         counts = kept[f"pii_{kind}"]
-        rows.append(("pii", kind, "", _total(pc.greater(counts, 0)), _total(counts)))
+        rows.append(StatRow("pii", kind, "", _total(pc.greater(counts, 0)), _total(counts)))
     return rows
 
 

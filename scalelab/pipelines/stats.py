@@ -10,19 +10,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scalelab.core.arrow_schema import arrow_schema
 from scalelab.core.atomic import write_json, write_parquet
 from scalelab.pipelines.schema import DROPS_SCHEMA
 
-# kind: drop (stage, reason) | kept | kept_text (bytes = text bytes) | lang (stage = language) | pii (stage = kind)
-STAT_ROW = pa.schema(
-    [("kind", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
-     ("documents", pa.int64()), ("bytes", pa.int64())]
-)
+class StatRow(NamedTuple):
+    """One line of a unit's accounting, summed over units into stats/."""
+
+    kind: str       # drop (stage, reason) | kept | kept_text (bytes = text bytes) | lang (stage = language) | pii (stage = kind)
+    stage: str
+    reason: str
+    documents: int
+    bytes: int
+
+
+STAT_ROW = arrow_schema(StatRow)
 
 STAGE_ORDER = [
     "read", "extract", "clean", "language", "gopher_repetition", "gopher_quality",
@@ -30,7 +37,7 @@ STAGE_ORDER = [
 ]
 
 
-def stat_rows(rows: list[tuple[str, str, str, int, int]]) -> pa.Table:
+def stat_rows(rows: list[StatRow]) -> pa.Table:
     return pa.Table.from_pylist(
         [dict(zip(STAT_ROW.names, r)) for r in rows], schema=STAT_ROW
     )

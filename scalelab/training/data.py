@@ -36,14 +36,14 @@ class Corpus:
         except (FileNotFoundError, ManifestError) as exc:
             raise DataError(str(exc)) from None
         self.manifest_sha256 = hashlib.sha256((self.folder / "manifest.json").read_bytes()).hexdigest()
-        self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
-        self.eod_id = int(self.manifest["tokenizer"]["eod_id"])
+        self.vocab_size = self.manifest.tokenizer.vocab_size
+        self.eod_id = self.manifest.tokenizer.eod_id
 
     def scale_tokens(self, scale: str) -> int:
-        if scale not in self.manifest["scales"]:
+        if scale not in self.manifest.scales:
             raise DataError(f"{self.folder}: no scale {scale!r}; the manifest has "
-                            f"{', '.join(self.manifest['scales']) or 'none'}")
-        return int(self.manifest["scales"][scale]["tokens"])
+                            f"{', '.join(self.manifest.scales) or 'none'}")
+        return self.manifest.scales[scale].tokens
 
     def shard_path(self, name: str) -> Path:
         return self.folder / SHARDS_FOLDER / name
@@ -63,14 +63,14 @@ class ScaleTokens:
 
     def __init__(self, corpus: Corpus, scale: str):
         self.num_tokens = corpus.scale_tokens(scale)
-        by_name = {s["path"]: s for s in corpus.manifest["shards"]}
+        by_name = {s.path: s for s in corpus.manifest.shards}
         self._readers: list[ShardReader] = []
         self._starts: list[int] = []
         pos = 0
-        for name in corpus.manifest["scales"][scale]["shards"]:
-            self._readers.append(corpus.open(name, by_name[name]["tokens"]))
+        for name in corpus.manifest.scales[scale].shards:
+            self._readers.append(corpus.open(name, by_name[name].tokens))
             self._starts.append(pos)
-            pos += by_name[name]["tokens"]
+            pos += by_name[name].tokens
 
     def window(self, start: int, length: int) -> np.ndarray:
         if start < 0 or start + length > self.num_tokens:
@@ -157,8 +157,8 @@ class ValidationWindows:
     """
 
     def __init__(self, corpus: Corpus, seq_len: int, max_tokens: int | None, rank: int, world_size: int):
-        entry = corpus.manifest["validation"]
-        reader = corpus.open(entry["path"], entry["tokens"])
+        entry = corpus.manifest.validation
+        reader = corpus.open(entry.path, entry.tokens)
         usable = reader.num_tokens if max_tokens is None else min(max_tokens, reader.num_tokens)
         count = (usable - 1) // seq_len
         if count < 1:

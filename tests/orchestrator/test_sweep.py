@@ -80,7 +80,7 @@ def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(swept, sample_c
     manifest = Corpus(sample_corpus).manifest
     for spec in runs:
         row = rows[spec.run_id]
-        assert row["unique_tokens"] == manifest["scales"][spec.scale]["tokens"]
+        assert row["unique_tokens"] == manifest.scales[spec.scale].tokens
         shape = {"nano": (2, 2, 64, 256), "pico": (1, 2, 32, 128)}[spec.model]
         n = count_params(ModelConfig(*shape[:3], vocab_size=4096, context=shape[3]))
         assert (row["params"], row["params_non_embedding"]) == (n["total"], n["non_embedding"])

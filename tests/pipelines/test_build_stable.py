@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scalelab.core.manifest import FORMAT_VERSION
 from scalelab.pipelines.build import build_corpus
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes, sample_config
@@ -35,6 +36,7 @@ def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
         assert folder_bytes(a, folder) == folder_bytes(b, folder), folder
     manifest = json.loads((a / "manifest.json").read_text())
     # Every split has its count, in a fixed order; scales smallest first; nothing of where or when.
+    assert next(iter(manifest)) == "format_version" and manifest["format_version"] == FORMAT_VERSION
     assert list(manifest["documents"]) == ["in", "validation", "train", "decontaminated"]
     assert list(manifest["scales"]) == ["5k", "10k"]
     assert "dir" not in manifest["config"]["output"] and "tokenize_workers" not in manifest["config"]["shards"]

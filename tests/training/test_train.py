@@ -85,7 +85,7 @@ def test_loss_falls_and_resume_after_a_fault_is_bitwise(sample_corpus, tmp_path,
     # The summary: D from the manifest, N both ways, tokens and epochs from the loader.
     manifest = Corpus(sample_corpus).manifest
     model = load_train_config(SAMPLE).model.build(4096, 128)
-    assert whole["unique_tokens"] == manifest["scales"]["40k"]["tokens"] == 40_000
+    assert whole["unique_tokens"] == manifest.scales["40k"].tokens == 40_000
     assert (whole["params"], whole["params_non_embedding"]) == tuple(count_params(model).values())
     assert whole["tokens_seen"] == 16 * (8 * 2 * 2) * 128
     assert whole["epochs"] == pytest.approx(16 * 32 / ((40_000 - 1) // 128))

@@ -14,7 +14,7 @@ from scalelab.orchestrator.scaling.finite_json import dumps, finite
 from scalelab.orchestrator.scaling.fit import LawFit, fit_law
 from scalelab.orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, KAPLAN_ND, data_constrained_law
 from scalelab.orchestrator.scaling.points import Points, PointsError
-from scalelab.core.atomic import write_json, write_parquet
+from scalelab.core.atomic import atomic_path
 
 LAWS = ("data", "kaplan", "chinchilla", "kaplan-nd", "data-constrained")
 
@@ -73,11 +73,13 @@ def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
         old = pq.read_table(path)
         keep = [r for r in old.to_pylist() if r["law"] not in laws]
         table = pa.concat_tables([pa.Table.from_pylist(keep, schema=FITS_SCHEMA), table])
-    write_parquet(path, table)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     doc_path = report_dir / "fits.json"
     doc = _read_fits_json(doc_path) if doc_path.is_file() else {}
     doc.update({law: [f.to_json(with_samples=True) for f in fits if f.law == law] for law in laws})
-    write_json(doc_path, doc, indent=1, dumps=dumps)
+    with atomic_path(doc_path) as tmp:
+        Path(tmp).write_text(dumps(doc, indent=1) + "\n")
 
 
 def _read_fits_json(path: Path) -> dict[str, Any]:

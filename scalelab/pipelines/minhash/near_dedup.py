@@ -25,8 +25,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import ray
 
 from scalelab.core.atomic import write_parquet
+from scalelab.core.build_units import Phase, run_units
+from scalelab.pipelines.fault_hooks import maybe_fail
+from scalelab.pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
+from scalelab.pipelines.stats import StatRow, stat_rows
 from scalelab.pipelines.build_outputs import is_build_file
 from scalelab.pipelines.config import CorpusConfig, MinHashConfig
 from scalelab.pipelines.minhash.banding import Banding, band_keys, bands_for_recall, choose_bands
@@ -256,8 +261,6 @@ def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
 def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) -> int:
     """One staged file without its near-duplicates, written to documents/; its accounting and done
     record saved (a unit of the `near_rewrite` phase)."""
-    from scalelab.pipelines.fault_hooks import maybe_fail
-    from scalelab.core.build_units import Phase
 
     phase = Phase(out_dir, "near_rewrite")
     phase.mark_started(unit["name"])
@@ -271,8 +274,6 @@ def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) 
 
 def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.Table:
     """The staged file at `path` without `drops` (its near-duplicates): documents, rejected, accounting."""
-    from scalelab.pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
-    from scalelab.pipelines.stats import stat_rows
 
     cfg = CorpusConfig.model_validate_json(cfg_json)
     staged = pq.read_table(path)
@@ -283,7 +284,7 @@ def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.
         write_documents(kept, partition_file(out_dir, "documents", partition), cfg.output.compression)
     rows = kept_stat_rows(kept)
     if dups.num_rows:
-        rows.append(("drop", STAGE, REASON, dups.num_rows, int(pc.sum(dups["raw_bytes"]).as_py() or 0)))
+        rows.append(StatRow("drop", STAGE, REASON, dups.num_rows, int(pc.sum(dups["raw_bytes"]).as_py() or 0)))
         if cfg.output.write_rejected:
             cluster = dict(zip(drops["id"].to_pylist(), drops["cluster_id"].to_pylist()))
             n = dups.num_rows
@@ -300,9 +301,6 @@ def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.
 def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None) -> NearDedupResult:
     """Two checkpointed phases: `near_find` (one unit: signatures to the duplicates and their
     clusters, saved as one table) and `near_rewrite` (one unit per staged file)."""
-    import ray
-
-    from scalelab.core.build_units import Phase, run_units
 
     out = Path(out_dir)
     files = sorted(p for p in (out / STAGED_FOLDER).glob("part-*.parquet") if is_build_file(STAGED_FOLDER, p.name))
@@ -337,8 +335,6 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
 def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dict]:
     """Signatures, buckets, verification, components and keepers as Ray tasks: the table of
     near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
-    import ray
-
     mh = cfg.dedup.minhash
     k = mh.num_partitions
     bands, rows = banding_of(mh)

@@ -6,16 +6,17 @@ as `unreadable_record` (stage `read`), so the accounting still adds up.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from scalelab.pipelines.config import ExtractConfig
+from scalelab.pipelines.schema import Document
 from scalelab.pipelines.inputs import InputFile
 from scalelab.pipelines.readers.files import read_html_file, read_text_file
 from scalelab.pipelines.readers.jsonl import read_jsonl
 from scalelab.pipelines.readers.parquet import read_parquet
 from scalelab.pipelines.readers.warc import read_warc
 
-Reader = Callable[[InputFile, ExtractConfig], Iterator[dict[str, Any]]]
+Reader = Callable[[InputFile, ExtractConfig], Iterator[Document]]
 
 READERS: dict[str, Reader] = {
     "warc": read_warc,
@@ -26,5 +27,5 @@ READERS: dict[str, Reader] = {
 }
 
 
-def read_input(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
+def read_input(f: InputFile, cfg: ExtractConfig) -> Iterator[Document]:
     return READERS[f.type](f, cfg)

@@ -15,7 +15,6 @@ number of workers, and a smaller scale is always a prefix of a larger one.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +23,16 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
 from ray.data.aggregate import Count, Sum
+from tokenizers import Tokenizer
 
-from scalelab.pipelines import build_outputs
+from scalelab import __version__
 from scalelab.core.atomic import atomic_path, write_json, write_parquet
+from scalelab.core.build_units import Phase, run_units
+from scalelab.pipelines import build_outputs
+from scalelab.pipelines.fault_hooks import maybe_fail
 from scalelab.pipelines.config import CorpusConfig, DecontaminationConfig, config_hash, output_config
 from scalelab.pipelines.shards.decontamination import (
     DecontaminationReport,
@@ -38,7 +43,7 @@ from scalelab.pipelines.shards.decontamination import (
     validation_ngram_counts,
 )
 from scalelab.core.shard_format import ShardWriter, token_dtype
-from scalelab.core.manifest import SHARDS_FOLDER, write_manifest
+from scalelab.core.manifest import SHARDS_FOLDER, Manifest, ScaleEntry, ShardEntry, TokenizerEntry
 from scalelab.core.checksums import file_sha256
 from scalelab.pipelines.shards.tokenizer import eod_id, load_tokenizer, train_bpe
 
@@ -51,7 +56,7 @@ class ShardsError(ValueError):
 
 @dataclass
 class ShardsResult:
-    manifest: dict[str, Any]
+    manifest: Manifest
     summary: dict[str, Any]
     resumed_units: dict[str, int] = field(default_factory=dict)
 
@@ -70,8 +75,6 @@ class Tokenize:
     """Ray Data actor: the tokenizer is built once per actor, then `encode_batch` per batch."""
 
     def __init__(self, tokenizer_json: str, eod: int, seed: int):
-        from tokenizers import Tokenizer
-
         self.tok = Tokenizer.from_str(tokenizer_json)
         self.eod, self.seed = eod, seed
 
@@ -98,8 +101,6 @@ class Tokenize:
 
 
 def _read_documents(paths: pa.Table) -> Iterator[pa.Table]:
-    import pyarrow.parquet as pq
-
     for path in paths.column("path").to_pylist():
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
             yield pa.Table.from_batches([batch])
@@ -141,8 +142,6 @@ def _decontaminated_rows(batch: pa.Table) -> pa.Table:
 
 def _write_decontaminated(marked, path: Path) -> None:
     """stats/decontaminated.parquet: each removed document, its tokens and its overlap, by id."""
-    import pyarrow.parquet as pq
-
     tables = list(marked.map_batches(_decontaminated_rows, batch_format="pyarrow").iter_batches(
         batch_format="pyarrow", batch_size=None))
     schema = pa.schema([("id", pa.string()), ("n_tokens", pa.int64()), ("matched", pa.int64()), ("counted", pa.int64())])
@@ -183,11 +182,6 @@ def _train_tokenizer(cfg: CorpusConfig, docs, num_docs: int):
 
 def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed: int) -> int:
     """One documents file tokenized (a unit of the `tokenize` phase)."""
-    import pyarrow.parquet as pq
-
-    from scalelab.pipelines.fault_hooks import maybe_fail
-    from scalelab.core.build_units import Phase
-
     phase = Phase(out_dir, "tokenize")
     phase.mark_started(unit["name"])
     tokenize = Tokenize(tokenizer_json, eod, seed)
@@ -202,8 +196,6 @@ def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed:
 
 
 def _read_tokens(paths: pa.Table) -> Iterator[pa.Table]:
-    import pyarrow.parquet as pq
-
     for path in paths.column("path").to_pylist():
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
             yield pa.Table.from_batches([batch])
@@ -213,67 +205,118 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     """Three checkpointed phases: `tokenizer` (load or train, saved as OUT/tokenizer.json),
     `tokenize` (one unit per documents file) and `shards` (one unit: validation, decontamination,
     the training stream and the manifest; a stopped one is redone whole)."""
-    import ray
-
-    from scalelab.core.build_units import Phase, run_units
-    from scalelab import __version__
-
-    sc = cfg.shards
     out = Path(out_dir)
+    files = _document_files(out)
+    phases = _ShardPhases.planned(out, files)
+    if phases.shards.complete():
+        log("tokenizer, tokenize, shards: already done, skipped")
+        return ShardsResult(manifest=Manifest.load(out), summary=phases.shards.done_record("shards")["summary"],
+                            resumed_units={p.name: len(p.units()) for p in phases.all()})
+    resumed: dict[str, int] = {}
+    tok, resumed["tokenizer"] = _tokenizer(cfg, out, phases.tokenizer, files, num_docs, log)
+    tokens = _TokenizedCorpus.of(tok, cfg.shards.tokenizer.eod_token)
+    tokenized, resumed["tokenize"] = _tokenize(cfg, out, phases.tokenize, tokens, tok.to_str(), log)
+    resumed["shards"] = 0
+    phases.shards.mark_started("shards")
+    manifest, summary = _write_shards(cfg, out, tokenized, tokens)
+    phases.shards.finish("shards", summary=summary)
+    return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)
+
+
+def _document_files(out: Path) -> list[str]:
     files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet")
                    if build_outputs.is_build_file("documents", p.name))  # not a user's file beside them
     if not files:
         raise ShardsError("no documents survived the build: nothing to tokenize")
-    resumed: dict[str, int] = {}
-    shards_phase = Phase(out, "shards")
-    shards_phase.ensure_plan(lambda: {"units": [{"name": "shards"}]})
-    tokenizer_phase = Phase(out, "tokenizer")
-    tokenizer_phase.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
-    tokenize_phase = Phase(out, "tokenize")
-    tokenize_phase.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
-    if shards_phase.complete():
-        for st in (tokenizer_phase, tokenize_phase, shards_phase):
-            resumed[st.name] = len(st.units())
-        log("tokenizer, tokenize, shards: already done, skipped")
-        record = shards_phase.done_record("shards")
-        return ShardsResult(manifest=json.loads((out / "manifest.json").read_text()), summary=record["summary"],
-                            resumed_units=resumed)
+    return files
 
+
+@dataclass(frozen=True)
+class _ShardPhases:
+    tokenizer: Phase
+    tokenize: Phase
+    shards: Phase
+
+    @classmethod
+    def planned(cls, out: Path, files: list[str]) -> "_ShardPhases":
+        shards = Phase(out, "shards")
+        shards.ensure_plan(lambda: {"units": [{"name": "shards"}]})
+        tokenizer = Phase(out, "tokenizer")
+        tokenizer.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
+        tokenize = Phase(out, "tokenize")
+        tokenize.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
+        return cls(tokenizer=tokenizer, tokenize=tokenize, shards=shards)
+
+    def all(self) -> tuple[Phase, Phase, Phase]:
+        return (self.tokenizer, self.tokenize, self.shards)
+
+
+@dataclass(frozen=True)
+class _TokenizedCorpus:
+    """What the shards need to know of the tokenizer."""
+
+    eod: int
+    vocab: int
+    dtype: np.dtype
+
+    @classmethod
+    def of(cls, tok: Tokenizer, eod_token: str) -> "_TokenizedCorpus":
+        vocab = tok.get_vocab_size(with_added_tokens=True)
+        return cls(eod=eod_id(tok, eod_token), vocab=vocab, dtype=token_dtype(vocab))
+
+
+def _tokenizer(cfg: CorpusConfig, out: Path, phase: Phase, files: list[str], num_docs: int, log) -> tuple[Tokenizer, int]:
+    """The `tokenizer` phase: the configured tokenizer.json, or a BPE trained on the documents."""
     tok_path = out / "tokenizer.json"
-    if tokenizer_phase.complete():
-        from tokenizers import Tokenizer
-
-        resumed["tokenizer"] = 1
+    if phase.complete():
         log("tokenizer: already done, skipped")
-        tok = Tokenizer.from_file(str(tok_path))
-    else:
-        tokenizer_phase.mark_started("tokenizer")
-        docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
-            _read_documents, batch_size=1, batch_format="pyarrow")
-        tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
-        with atomic_path(tok_path) as tmp:
-            tok.save(tmp)
-        tokenizer_phase.finish("tokenizer", sha256=file_sha256(tok_path))
-        resumed["tokenizer"] = 0
-    eod = eod_id(tok, sc.tokenizer.eod_token)
-    vocab = tok.get_vocab_size(with_added_tokens=True)
-    dtype = token_dtype(vocab)
+        return Tokenizer.from_file(str(tok_path)), 1
+    phase.mark_started("tokenizer")
+    sc = cfg.shards
+    docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
+        _read_documents, batch_size=1, batch_format="pyarrow")
+    tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
+    with atomic_path(tok_path) as tmp:
+        tok.save(tmp)
+    phase.finish("tokenizer", sha256=file_sha256(tok_path))
+    return tok, 0
 
+
+def _tokenize(cfg: CorpusConfig, out: Path, phase: Phase, tokens: _TokenizedCorpus, tok_json: str,
+              log) -> tuple[ray.data.Dataset, int]:
+    """The `tokenize` phase (a Ray task per documents file), read back as one materialized dataset."""
+    sc = cfg.shards
     task = ray.remote(max_retries=3)(tokenize_unit)
-    tok_json = tok.to_str()
-    resumed["tokenize"] = run_units(tokenize_phase, lambda u: task.remote(u, str(out.resolve()), tok_json, eod, sc.seed),
-                                    log, max_in_flight=sc.tokenize_workers)
-    token_files = [str(tokenize_phase.output(u)) for u in tokenize_phase.units()]
+    resumed = run_units(phase, lambda u: task.remote(u, str(out.resolve()), tok_json, tokens.eod, sc.seed),
+                        log, max_in_flight=sc.tokenize_workers)
+    token_files = [str(phase.output(u)) for u in phase.units()]
     tokenized = ray.data.from_items([{"path": f} for f in token_files], override_num_blocks=len(token_files)).map_batches(
         _read_tokens, batch_size=1, batch_format="pyarrow").materialize()
+    return tokenized, resumed
 
-    resumed["shards"] = 0
-    shards_phase.mark_started("shards")
+
+def _write_shards(cfg: CorpusConfig, out: Path, tokenized: ray.data.Dataset,
+                  tokens: _TokenizedCorpus) -> tuple[Manifest, dict[str, Any]]:
+    """The `shards` phase: validation, decontamination, the training stream, the manifest."""
+    sc = cfg.shards
     shard_dir = out / SHARDS_FOLDER
     build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
     shard_dir.mkdir(parents=True, exist_ok=True)
+    validation_ids, held = _choose_validation(tokenized, sc)
+    val_entry, val_ngrams = _write_validation(tokenized, validation_ids, shard_dir, sc, tokens.dtype)
+    split = _split(tokenized, validation_ids, val_ngrams, sc.decontamination)
+    _write_decontaminated(split.marked, out / "stats" / "decontaminated.parquet")
+    scales = _scales(sc, split.train_tokens, held)
+    stream = _write_training_stream(split.marked, scales, shard_dir, sc, tokens.dtype)
+    manifest = _manifest(cfg, out, tokens, stream.shards, val_entry, scales, split)
+    manifest.save(out)
+    summary = _shards_summary(tokens, manifest, split, stream, scales)
+    write_json(out / "stats" / "shards.json", summary, indent=2, sort_keys=True)
+    return manifest, summary
 
-    # Validation: the smallest keys, whole documents, until the budget (tokens or documents) is met.
+
+def _choose_validation(tokenized: ray.data.Dataset, sc) -> tuple[list[str], int]:
+    """The smallest keys, whole documents, until the budget (tokens or documents) is met."""
     by_documents = sc.validation.documents is not None
 
     def filled(docs_held: int, tokens_held: int) -> bool:
@@ -296,25 +339,41 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
                  else f"shards.validation.tokens: {sc.validation.tokens:,} tokens")
         raise ShardsError(f"{asked} asked, but the corpus has {total_docs:,} documents and {total_tokens:,} tokens "
                           f"in all; lower it (and leave room for training)")
+    return validation_ids, held
 
+
+def _write_validation(tokenized: ray.data.Dataset, validation_ids: list[str], shard_dir: Path, sc,
+                      dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray]:
+    """shards/validation.arrow, its entry (with the text's UTF-8 bytes) and its distinct n-gram hashes."""
     validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
     writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)
     val_ngrams = []
     val_bytes = 0
-    n = sc.decontamination.ngram
     for batch in _sorted_batches(validation):
         flat, offsets = _flat(batch)
         val_bytes += pc.sum(batch.column("n_bytes")).as_py() or 0
         for i, doc_id in enumerate(batch.column("id").to_pylist()):
             toks = flat[offsets[i] : offsets[i + 1]]
             writer.add(doc_id, toks)
-            val_ngrams.append(ngram_hashes(toks[:-1], n))
+            val_ngrams.append(ngram_hashes(toks[:-1], sc.decontamination.ngram))
     val_entry = writer.close()[0]
     val_entry["bytes"] = val_bytes  # UTF-8 bytes of the validation text: the denominator of bits per byte
-    val_ngrams_arr = np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
+    return val_entry, np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
 
-    dc = sc.decontamination
-    ngrams = _validation_ngrams(tokenized, val_ngrams_arr, dc) if dc.enabled and len(val_ngrams_arr) else None
+
+@dataclass(frozen=True)
+class _Split:
+    """Every document marked validation, decontaminated or train, with the counts the manifest records."""
+
+    marked: ray.data.Dataset
+    docs_by_split: dict[str, int]
+    train_tokens: int
+    decontamination: DecontaminationReport
+
+
+def _split(tokenized: ray.data.Dataset, validation_ids: list[str], val_ngrams: np.ndarray,
+           dc: DecontaminationConfig) -> _Split:
+    ngrams = _validation_ngrams(tokenized, val_ngrams, dc) if dc.enabled and len(val_ngrams) else None
     marked = tokenized.map_batches(
         _mark, batch_format="pyarrow",
         fn_kwargs={"validation_ids": validation_ids, "ngrams": ngrams, "cfg": dc},
@@ -328,72 +387,99 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     def split_sum(split: str, column: str) -> int:
         return int(by_split.get(split, {}).get(f"sum({column})", 0) or 0)
 
-    train_tokens = split_sum("train", "n_tokens")
-    decontamination = DecontaminationReport(
-        enabled=dc.enabled, ngram=n, min_overlap_fraction=dc.min_overlap_fraction,
+    report = DecontaminationReport(
+        enabled=dc.enabled, ngram=dc.ngram, min_overlap_fraction=dc.min_overlap_fraction,
         max_ngram_doc_frequency=dc.max_ngram_doc_frequency, documents=docs_by_split["decontaminated"],
         tokens=split_sum("decontaminated", "n_tokens"), documents_overlapping_kept=split_sum("train", "overlapping"),
-        validation_ngrams=len(val_ngrams_arr), frequent_ngrams=len(ngrams.frequent) if ngrams else 0)
-    _write_decontaminated(marked, out / "stats" / "decontaminated.parquet")
+        validation_ngrams=len(val_ngrams), frequent_ngrams=len(ngrams.frequent) if ngrams else 0)
+    return _Split(marked=marked, docs_by_split=docs_by_split, train_tokens=split_sum("train", "n_tokens"),
+                  decontamination=report)
+
+
+def _scales(sc, train_tokens: int, held: int) -> dict[str, int]:
     scales = dict(sc.scales) if sc.scales else {ALL_SCALE: train_tokens}
     for name, budget in scales.items():
         if budget > train_tokens:
             raise ShardsError(f"shards.scales.{name}: {budget:,} tokens asked, but the training split has "
                               f"{train_tokens:,} tokens (after {held:,} validation tokens and decontamination)")
+    return scales
 
-    # The training stream, in key order, into fixed-size shards; tokens per language per scale on the way.
+
+@dataclass
+class _TrainingStream:
+    shards: list[dict[str, Any]]
+    scale_languages: dict[str, Counter]
+    scale_documents: Counter
+
+
+def _write_training_stream(marked: ray.data.Dataset, scales: dict[str, int], shard_dir: Path, sc,
+                           dtype: np.dtype) -> _TrainingStream:
+    """The training documents in key order into fixed-size shards; tokens per language per scale on the way."""
     writer = ShardWriter(shard_dir, "train", sc.shard_tokens, sc.batch_tokens, dtype)
     position = 0
-    scale_langs = {name: Counter() for name in scales}
-    scale_docs = Counter()
+    stream = _TrainingStream(shards=[], scale_languages={name: Counter() for name in scales}, scale_documents=Counter())
     for batch in _sorted_batches(marked.map_batches(_train_rows, batch_format="pyarrow")):
         flat, offsets = _flat(batch)
         for i, (doc_id, lang) in enumerate(zip(batch.column("id").to_pylist(), batch.column("lang").to_pylist())):
             toks = flat[offsets[i] : offsets[i + 1]]
             for name, budget in scales.items():
                 if position < budget:
-                    scale_langs[name][lang or "unknown"] += min(len(toks), budget - position)
-                    scale_docs[name] += 1
+                    stream.scale_languages[name][lang or "unknown"] += min(len(toks), budget - position)
+                    stream.scale_documents[name] += 1
             writer.add(doc_id, toks)
             position += len(toks)
-    shards = writer.close()
+    stream.shards = writer.close()
+    return stream
 
+
+def _manifest(cfg: CorpusConfig, out: Path, tokens: _TokenizedCorpus, shards: list[dict[str, Any]],
+              val_entry: dict[str, Any], scales: dict[str, int], split: _Split) -> Manifest:
+    shard_dir = out / SHARDS_FOLDER
     for entry in shards + [val_entry]:
         entry["sha256"] = file_sha256(shard_dir / entry["path"])
         entry["index_sha256"] = file_sha256(shard_dir / entry["index"])
+    sc = cfg.shards
+    return Manifest(
+        scalelab_version=__version__,
+        config_hash=config_hash(cfg),
+        config=output_config(cfg),
+        tokenizer=TokenizerEntry(path="tokenizer.json", sha256=file_sha256(out / "tokenizer.json"),
+                                 vocab_size=tokens.vocab, eod_token=sc.tokenizer.eod_token, eod_id=tokens.eod,
+                                 trained=sc.tokenizer.path is None),
+        dtype=tokens.dtype.name,
+        batch_tokens=sc.batch_tokens,
+        shard_tokens=sc.shard_tokens,
+        seed=sc.seed,
+        shards=[ShardEntry(**s) for s in shards],
+        validation=ShardEntry(**val_entry),
+        scales=_scale_entries(scales, shards),
+        documents={"in": sum(split.docs_by_split.values()), **split.docs_by_split},
+        decontamination=split.decontamination.as_dict(),
+    )
+
+
+def _scale_entries(scales: dict[str, int], shards: list[dict[str, Any]]) -> dict[str, ScaleEntry]:
+    """Each scale a prefix of the stream: the shards it spans and how much of the last one."""
     cumulative = np.cumsum([s["tokens"] for s in shards])
-    scale_entries = {}
+    entries = {}
     for name, budget in scales.items():
         j = int(np.searchsorted(cumulative, budget))  # shards[j] holds the budget's last token
         before = int(cumulative[j - 1]) if j else 0
-        scale_entries[name] = {"tokens": budget, "shards": [s["path"] for s in shards[: j + 1]],
-                               "last_shard_tokens": budget - before}
+        entries[name] = ScaleEntry(tokens=budget, shards=[s["path"] for s in shards[: j + 1]],
+                                   last_shard_tokens=budget - before)
+    return entries
 
-    manifest = {
-        "scalelab_version": __version__,
-        "config_hash": config_hash(cfg),
-        "config": output_config(cfg),
-        "tokenizer": {"path": "tokenizer.json", "sha256": file_sha256(tok_path), "vocab_size": vocab,
-                      "eod_token": sc.tokenizer.eod_token, "eod_id": eod, "trained": sc.tokenizer.path is None},
-        "dtype": dtype.name,
-        "batch_tokens": sc.batch_tokens,
-        "shard_tokens": sc.shard_tokens,
-        "seed": sc.seed,
-        "shards": shards,
-        "validation": val_entry,
-        "scales": scale_entries,
-        "documents": {"in": sum(docs_by_split.values()), **docs_by_split},
-        "decontamination": decontamination.as_dict(),
-    }
-    write_manifest(out, manifest)
-    summary = {
-        "tokenizer_vocab": vocab, "dtype": dtype.name,
-        "documents": manifest["documents"],
-        "tokens": {"validation": val_entry["tokens"], "train": train_tokens, "decontaminated": decontamination.tokens},
-        "decontamination": decontamination.as_dict(),
-        "scales": {name: {"tokens": budget, "documents": scale_docs[name], "languages": dict(sorted(scale_langs[name].items()))}
+
+def _shards_summary(tokens: _TokenizedCorpus, manifest: Manifest, split: _Split, stream: _TrainingStream,
+                    scales: dict[str, int]) -> dict[str, Any]:
+    """stats/shards.json: what `corpus stats` prints about the shards."""
+    return {
+        "tokenizer_vocab": tokens.vocab, "dtype": tokens.dtype.name,
+        "documents": manifest.documents,
+        "tokens": {"validation": manifest.validation.tokens, "train": split.train_tokens,
+                   "decontaminated": split.decontamination.tokens},
+        "decontamination": split.decontamination.as_dict(),
+        "scales": {name: {"tokens": budget, "documents": stream.scale_documents[name],
+                          "languages": dict(sorted(stream.scale_languages[name].items()))}
                    for name, budget in scales.items()},
     }
-    write_json(out / "stats" / "shards.json", summary, indent=2, sort_keys=True)
-    shards_phase.finish("shards", summary=summary)
-    return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)

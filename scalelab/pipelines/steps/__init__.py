@@ -8,9 +8,10 @@ runner records the rejection on the document and skips the remaining steps for i
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Union
+from typing import Optional, Protocol, Union
 
 from scalelab.pipelines.config import CorpusConfig, FilterScope
+from scalelab.pipelines.schema import Document
 
 Rejection = Optional[Union[str, tuple[str, str]]]
 
@@ -18,7 +19,7 @@ Rejection = Optional[Union[str, tuple[str, str]]]
 class Step(Protocol):
     stage: str
 
-    def __call__(self, doc: dict[str, Any]) -> Rejection: ...
+    def __call__(self, doc: Document) -> Rejection: ...
 
 
 class Scoped:
@@ -29,7 +30,7 @@ class Scoped:
         self._step = step
         self._languages = set(scope.languages) if scope.languages is not None else None
 
-    def __call__(self, doc: dict[str, Any]) -> Rejection:
+    def __call__(self, doc: Document) -> Rejection:
         if self._languages is not None and doc.get("lang") not in self._languages:
             return None
         return self._step(doc)
@@ -63,7 +64,7 @@ def build_steps(cfg: CorpusConfig) -> list[Step]:
     return steps
 
 
-def run_steps(docs: list[dict[str, Any]], steps: list[Step]) -> list[dict[str, Any]]:
+def run_steps(docs: list[Document], steps: list[Step]) -> list[Document]:
     for doc in docs:
         if doc["drop_reason"] is not None:
             continue
