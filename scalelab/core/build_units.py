@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import ray
 
 from scalelab.core.atomic import write_json, write_parquet
 
@@ -32,7 +33,6 @@ PHASES = ("process", "exact_dedup", "near_find", "near_rewrite", "tokenizer", "t
 
 class BuildError(RuntimeError):
     """A build that cannot go on (a unit failed for good, inputs changed); completed units are kept."""
-
 
 def write_record(path: Path, value: Any) -> None:
     """A plan or done record: sorted keys, so the same record is the same bytes."""
@@ -111,8 +111,6 @@ def run_units(phase: Phase, submit: Callable[[dict[str, Any]], Any], log: Callab
     died is retried; an exception in our code is not: it would fail again) stops the build with
     the unit named; the units finished so far stay done.
     """
-    import ray
-
     pending = phase.pending()
     skipped = len(phase.units()) - len(pending)
     if skipped:

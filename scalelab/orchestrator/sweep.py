@@ -28,6 +28,9 @@ from scalelab.orchestrator.run_state import attempts, completed_summary, first_s
 from scalelab.orchestrator.sweep_config import SweepConfig
 from scalelab.orchestrator.tables import status_table
 from scalelab.core.atomic import write_json
+from scalelab.core.manifest import verify
+from scalelab.core.ray_session import ensure_ray
+from scalelab.orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
 from scalelab.core.output_folder import claim
 from scalelab.training.launch import preflight
 from scalelab.training.trainer import TrainError
@@ -72,8 +75,6 @@ def check_backend(backend: str, hostfile: Optional[str]) -> None:
 
 def check_runs(sweep: SweepConfig, runs: list[RunSpec], source: str, world_size: int) -> None:
     """Everything `scalelab train` checks, for every run, before any starts."""
-    from scalelab.core.manifest import verify
-
     problems = verify(runs[0].config.data.corpus) if runs and runs[0].config.data.verify_checksums else []
     if problems:
         raise SweepError(f"{source}: corpus: the files don't match the manifest:\n  " + "\n  ".join(problems))
@@ -165,7 +166,6 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
     claim(Path(sweep.output).expanduser().resolve(), SWEEP_KIND, overwrite, legacy=("sweep.json",))
     world = sweep.resources.workers
     if backend == "deepspeed":
-        from scalelab.orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
 
         slots = sum(s for _, s in read_hostfile(hostfile))
         if slots != world:
@@ -175,7 +175,6 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
 
     if backend == "ray":
         from scalelab.orchestrator.ray_backend import launch_ray, runs_in_flight
-        from scalelab.core.ray_session import ensure_ray
 
         ensure_ray(address)
         concurrency = runs_in_flight(sweep, source)

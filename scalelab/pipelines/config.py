@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from scalelab.core.config import load_model
+from scalelab.pipelines.minhash.banding import bands_for_recall
 from scalelab.core.config_fields import (Fraction, NonNegative, NonNegativeInt, PlainName, Positive, PositiveInt,
                                          Seed, Section, parse_token_count)
 
@@ -22,7 +23,6 @@ SOURCE_TYPES = ("warc", "html", "jsonl", "parquet", "text", "paths")
 
 class InputSpec(Section):
     """One input: a path, glob, directory, URI (s3://, gs://, file://) or a list-of-paths file."""
-
     path: str
     type: Optional[Literal["warc", "html", "jsonl", "parquet", "text", "paths"]] = None
     # For `paths` lists (Common Crawl's warc.paths.gz): the type of the listed files and the
@@ -187,7 +187,6 @@ class MinHashConfig(Section):
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if self.verify and self.bands is None:
-            from scalelab.pipelines.minhash.banding import bands_for_recall
 
             bands_for_recall(self.threshold, self.num_perm, self.recall_at_threshold)  # raises when out of reach
         return self
@@ -235,7 +234,6 @@ class DecontaminationConfig(Section):
     n-grams occur in the validation set. N-grams found in more than `max_ngram_doc_frequency`
     documents of the corpus (navigation, licences, templates) are no evidence either way and are
     left out of both counts: shared boilerplate is not contamination."""
-
     enabled: bool = True
     ngram: PositiveInt = 13  # token n-grams shared with the validation set
     min_overlap_fraction: Annotated[float, AfterValidator(_share)] = 0.5

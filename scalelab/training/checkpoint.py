@@ -17,6 +17,8 @@ from typing import Any, Optional
 import torch
 
 from scalelab.core.atomic import atomic_path
+from scalelab.training.distributed import barrier
+from scalelab.training.model import GPT, ModelConfig
 
 CHECKPOINTS = "checkpoints"
 EXPORT_FILE = "model.pt"
@@ -46,8 +48,6 @@ def latest_tag(run_dir: Path) -> Optional[str]:
 
 def save(engine, run_dir: Path, step: int, client_state: dict[str, Any], rank: int, keep: int) -> None:
     """Every rank calls this (DeepSpeed gathers and writes collectively)."""
-    from scalelab.training.distributed import barrier
-
     root = Path(run_dir) / CHECKPOINTS
     tag = tag_for(step)
     # The RNG file goes in first: `latest` (written by save_checkpoint) must never name a tag without it.
@@ -85,8 +85,6 @@ def export_fp32(engine, run_dir: Path, model_config: dict[str, Any], stage: int,
     With ZeRO (or half precision) the authoritative fp32 weights are the optimizer's partitioned
     master copy, so they are consolidated from the final checkpoint; without, the module holds them.
     """
-    from scalelab.training.distributed import barrier
-
     out = Path(run_dir) / EXPORT_FILE
     if rank == 0:
         if stage > 0 or engine.bfloat16_enabled() or engine.fp16_enabled():
@@ -106,8 +104,6 @@ def export_fp32(engine, run_dir: Path, model_config: dict[str, Any], stage: int,
 
 def load_exported(path: str | Path):
     """The exported model as a plain `GPT` in eval mode."""
-    from scalelab.training.model import GPT, ModelConfig
-
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = GPT(ModelConfig(**blob["model_config"]))
     missing, unexpected = model.load_state_dict(blob["state_dict"], strict=False)

@@ -13,9 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+
+from scalelab.core.manifest import verify
+from scalelab.core.output_folder import OutputFolderError, claim
+from scalelab.training import checkpoint
 from scalelab.training.config import TrainConfig
 from scalelab.training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
 from scalelab.training.deepspeed_config import DeepSpeedConfigError, resolve_deepspeed_config
+from scalelab.training.metrics import read_summary
 from scalelab.training.trainer import TrainError
 
 RUN_CONFIG_FILE = "run_config.json"
@@ -25,9 +31,6 @@ RUN_KIND = "training run"
 def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[bool] = None,
               overwrite: bool = False) -> None:
     """Raise TrainError naming the first thing that would stop this run; return if it can start."""
-    from scalelab.core.manifest import verify
-    from scalelab.training import checkpoint
-
     try:
         corpus = Corpus(cfg.data.corpus)
         corpus.scale_tokens(cfg.data.scale)
@@ -43,13 +46,10 @@ def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[
                      cfg.batch.grad_accum, 0, world_size, cfg.seed)
         ValidationWindows(corpus, cfg.data.seq_len, cfg.eval.tokens, 0, world_size)
         if on_gpu is None:
-            import torch
-
             on_gpu = torch.cuda.is_available()
         resolve_deepspeed_config(cfg, world_size, on_gpu, on_gpu)
     except (DataError, DeepSpeedConfigError) as exc:
         raise TrainError(str(exc)) from None
-    from scalelab.core.output_folder import OutputFolderError, claim
 
     out = Path(cfg.output)
     try:
@@ -79,8 +79,6 @@ def write_run_config(cfg: TrainConfig) -> Path:
 def run_local(cfg: TrainConfig, nproc: int = 1, resume: bool = False,
               env: Optional[dict[str, str]] = None, overwrite: bool = False) -> dict[str, Any]:
     """Run one training run on this machine with `nproc` processes under torchrun; return its summary."""
-    from scalelab.training.metrics import read_summary
-
     cfg = cfg.resolve_paths()
     preflight(cfg, nproc, resume, overwrite=overwrite)
     config_path = write_run_config(cfg)

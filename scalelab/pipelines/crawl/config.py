@@ -6,6 +6,8 @@ links followed only on the seeds' hosts, HTML only.
 
 from __future__ import annotations
 
+import re
+
 import ipaddress
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -30,7 +32,6 @@ class PolitenessConfig(Section):
 
 class ScopeConfig(Section):
     """Which discovered links are followed. A link must pass every rule that is set."""
-
     # seeds: only the seed URLs' hosts (host:port); domains: the seeds' hosts and their
     # subdomains; any: no host rule (allow_domains and patterns decide).
     hosts: Literal["seeds", "domains", "any"] = "seeds"
@@ -59,7 +60,6 @@ class ScopeConfig(Section):
     @field_validator("allow_patterns", "deny_patterns")
     @classmethod
     def _regexes(cls, v: list[str]) -> list[str]:
-        import re
 
         for p in v:
             try:

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import ray
+
 from scalelab.core.atomic import write_json
+from scalelab.core.output_folder import claim
+from scalelab.core.ray_session import ensure_ray, fault_hook_env
 from scalelab.pipelines.crawl.config import RESUMABLE_CHANGES, CrawlConfig
 from scalelab.pipelines.crawl.crawl_log import NOT_FETCHED, totals, write_log
 from scalelab.pipelines.crawl.host_fetcher import HostFetcher, owner_of
@@ -35,7 +39,6 @@ MAX_ACTOR_FAILURES = 3
 
 class CrawlError(RuntimeError):
     """A crawl that cannot go on (an actor failing again and again); the journal keeps its progress."""
-
 
 @dataclass
 class CrawlResult:
@@ -74,7 +77,6 @@ def _judged_row(url: str, kind: str, error: str, detail: str, depth: Optional[in
 
 class _Frontier:
     """Per-actor FIFO queues of (url, depth, redirects): breadth first within each actor."""
-
     def __init__(self, num_actors: int):
         self.queues: list[deque[tuple[str, int, int]]] = [deque() for _ in range(num_actors)]
 
@@ -111,7 +113,6 @@ def _clear_crawl(out: Path) -> None:
 
 def _start_state(cfg: CrawlConfig, seeds_file: Path, out: Path, force: bool,
                  overwrite: bool = False) -> tuple[Journal, CrawlState, bool]:
-    from scalelab.core.output_folder import claim
 
     seeds, bad = read_seeds(seeds_file, cfg)  # a bad seed file is said before the folder is touched
     # Crawls from before the folder marker are recognized by their journal.
@@ -140,10 +141,6 @@ def run_crawl(cfg: CrawlConfig, seeds_file: str | Path, out_dir: str | Path, add
               overwrite: bool = False) -> CrawlResult:
     """Crawl from the seeds into OUT/warc/*.warc.gz; rerun with the same arguments to resume.
     `overwrite` crawls into a non-empty folder scalelab did not create."""
-    import ray
-
-    from scalelab.core.ray_session import ensure_ray, fault_hook_env
-
     out = Path(out_dir)
     started = time.perf_counter()
     journal, state, resumed = _start_state(cfg, Path(seeds_file), out, force, overwrite)

@@ -10,6 +10,8 @@ on resume) are gone rather than duplicated.
 
 from __future__ import annotations
 
+from scalelab import __version__
+
 import io
 import os
 import re
@@ -40,7 +42,6 @@ def warc_date(epoch: float) -> str:
 
 class RotatingWarcWriter:
     """Writes one actor's WARC files; not thread-safe (the actor holds a lock around `write`)."""
-
     def __init__(self, folder: Path, stem: str, max_bytes: int, info: dict[str, str]):
         self.folder, self.stem, self.max_bytes, self.info = folder, stem, max_bytes, info
         self.seq = 0
@@ -101,7 +102,6 @@ class RotatingWarcWriter:
 
 
 def warcinfo(cfg_name: str, user_agent: str, robots: bool) -> dict[str, str]:
-    from scalelab import __version__
 
     return {"software": f"scalelab/{__version__} (warcio)", "hostname": socket.gethostname(),
             "http-header-user-agent": user_agent, "robots": "obey" if robots else "ignore",

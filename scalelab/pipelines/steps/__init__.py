@@ -38,6 +38,7 @@ class Scoped:
 
 def build_steps(cfg: CorpusConfig) -> list[Step]:
     """The enabled steps in pipeline order (FineWeb's order for the filters)."""
+    # Imported here: each step module imports Step and Scoped from this package (a cycle at import time).
     from scalelab.pipelines.steps.c4 import C4Filter
     from scalelab.pipelines.steps.clean import Clean
     from scalelab.pipelines.steps.extract import Extract

@@ -58,9 +58,9 @@ def test_scales_are_nested_prefixes(built):
     previous = None
     for name, scale in sorted(m.scales.items(), key=lambda kv: kv[1].tokens):
         parts = [ShardReader(out / "shards" / p).all_tokens() for p in scale.shards]
-        parts[-1] = parts[-1][: scale["last_shard_tokens"]]
+        parts[-1] = parts[-1][: scale.last_shard_tokens]
         tokens = np.concatenate(parts)
-        assert len(tokens) == scale["tokens"] and np.array_equal(tokens, full[: len(tokens)])
+        assert len(tokens) == scale.tokens and np.array_equal(tokens, full[: len(tokens)])
         if previous is not None:
             assert np.array_equal(tokens[: len(previous)], previous), name
         previous = tokens
