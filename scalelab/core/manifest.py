@@ -99,7 +99,9 @@ class Manifest(_Record):
     def save(self, out_dir: str | Path) -> Path:
         # Field order is fixed here (scales smallest first, as the builder gives them); no time or
         # host goes in: the sweep's run ids hash these bytes. Unset optional fields stay out.
-        return write_json(Path(out_dir) / MANIFEST_FILE, self.model_dump(mode="json", exclude_unset=True), indent=2)
+        fields = self.model_dump(mode="json", exclude_unset=True)
+        fields = {"format_version": self.format_version, **fields}  # first, and written even when defaulted
+        return write_json(Path(out_dir) / MANIFEST_FILE, fields, indent=2)
 
     def train_tokens(self) -> int:
         return sum(s.tokens for s in self.shards)
