@@ -168,7 +168,7 @@ class ValidationWindows:
         self.mine = list(range(rank, count, world_size))  # each rank scores every world-th window
         stream = reader.window(0, reader.num_tokens)  # read once: the byte check and the targets' bytes
         self.counter: ByteCounter = byte_counter(corpus.folder / "tokenizer.json", corpus.vocab_size,
-                                                 stream, entry.get("bytes"))
+                                                 stream, entry.bytes)
         self.bytes = self.counter.count(stream[1 : count * seq_len + 1])  # every window's targets
 
     def batches(self, batch_size: int):
