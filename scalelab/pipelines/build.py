@@ -9,7 +9,7 @@
                 ─► tokenizer, tokenize, shards (shards/build_shards.py) ─► shards/, manifest.json
 
 Each unit's task writes its outputs through temporary names and then its done record
-(`stage_units.py`); a rerun of the same command skips done units and gives the same bytes as a
+(`scalelab/core/build_units.py`); a rerun of the same command skips done units and gives the same bytes as a
 build that never stopped. Outputs depend only on the config and the input, never on the number
 of workers: the unit plan is saved at the start, partition counts come from the config, files
 are sorted by id.

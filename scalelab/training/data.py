@@ -1,4 +1,4 @@
-"""Training and validation data over a corpus's token shards (see pipelines/shards/format.py).
+"""Training and validation data over a corpus's token shards (see scalelab/core/shard_format.py).
 
 A data scale is a prefix of the train token stream. It is cut into non-overlapping windows of
 `seq_len + 1` tokens (inputs and their next-token targets share `seq_len` of them). The order of
