@@ -21,7 +21,7 @@ BUILD_FILES: dict[str, str] = {
     "stats": r"drops\.parquet|summary\.json|shards\.json|decontaminated\.parquet",
     "shards": r"(train-\d{5,}|validation)(\.idx)?\.arrow",
     PHASE_ROOT: r"build_config\.json|driver\.json|finished\.json",
-    # "exact" holds exact dedup's partitions when near-dedup follows (minhash/near_dedup.py).
+    # "exact_kept" holds the documents exact dedup kept when near-dedup follows (minhash/near_dedup.py).
     **{f"{PHASE_ROOT}/{name}": _UNIT_FILE for name in (*PHASES, "exact_kept")},
 }
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-[0-9a-f]{8}")
