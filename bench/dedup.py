@@ -25,14 +25,14 @@ sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard
 
 import numpy as np  # noqa: E402
 
-from pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
-from pipelines.minhash import near_dedup as N  # noqa: E402
-from pipelines.minhash.banding import band_keys  # noqa: E402
-from pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
-from pipelines.minhash.signatures import datasketch_signatures, minhash_signatures, shingles  # noqa: E402
-from pipelines.schema import new_document  # noqa: E402
-from pipelines.steps.clean import Clean  # noqa: E402
-from pipelines.steps.extract import Extract  # noqa: E402
+from scalelab.pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
+from scalelab.pipelines.minhash import near_dedup as N  # noqa: E402
+from scalelab.pipelines.minhash.banding import band_keys  # noqa: E402
+from scalelab.pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
+from scalelab.pipelines.minhash.signatures import datasketch_signatures, minhash_signatures, shingles  # noqa: E402
+from scalelab.pipelines.schema import new_document  # noqa: E402
+from scalelab.pipelines.steps.clean import Clean  # noqa: E402
+from scalelab.pipelines.steps.extract import Extract  # noqa: E402
 
 
 def load_texts(corpora: Path) -> list[str]:
@@ -103,7 +103,7 @@ def bench_steps(texts: list[str], factor: int) -> None:
     out = N.bucket_edges(1, N.ALL_PAIRS_BUCKET, bucket)
     edges = out[1]
     timings["pairs"] = time.perf_counter() - t
-    from pipelines.minhash.signatures import shingle_hashes
+    from scalelab.pipelines.minhash.signatures import shingle_hashes
 
     t = time.perf_counter()
     hashes, ranges = shingle_hashes(docs, mh.ngram)

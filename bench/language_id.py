@@ -24,11 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard library's
 
-from pipelines.config import CleanConfig, ExtractConfig, LanguageConfig  # noqa: E402
-from pipelines.schema import new_document  # noqa: E402
-from pipelines.steps.clean import Clean  # noqa: E402
-from pipelines.steps.extract import Extract  # noqa: E402
-from pipelines.steps.language import LanguageId, detection_text  # noqa: E402
+from scalelab.pipelines.config import CleanConfig, ExtractConfig, LanguageConfig  # noqa: E402
+from scalelab.pipelines.schema import new_document  # noqa: E402
+from scalelab.pipelines.steps.clean import Clean  # noqa: E402
+from scalelab.pipelines.steps.extract import Extract  # noqa: E402
+from scalelab.pipelines.steps.language import LanguageId, detection_text  # noqa: E402
 
 
 def load_texts(corpora: Path) -> list[str]:

@@ -3,7 +3,7 @@
 Documents: every Debian handbook page (extracted and cleaned as a build does), the Shakespeare
 plays (modern and First Folio spellings: hard negatives), Milton and the KJV, after exact dedup
 (that stage runs first in a build). Truth: exact Jaccard of word 5-gram shingle sets for every
-pair (pipelines/minhash/accuracy.py). Then the near-dedup stage, in one process, with:
+pair (scalelab/pipelines/minhash/accuracy.py). Then the near-dedup stage, in one process, with:
 
 - old: the balanced banding (datasketch's, 9 × 13 at 0.8), consecutive bucket members linked;
 - new: the default with verification (recall-first banding, every pair of a small bucket);
@@ -28,14 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard library's
 
-from pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
-from pipelines.exact_dedup import text_hash  # noqa: E402
-from pipelines.minhash import near_dedup as N  # noqa: E402
-from pipelines.minhash.accuracy import jaccard_pairs, run_stage, score  # noqa: E402
-from pipelines.minhash.banding import choose_bands, collision_probability  # noqa: E402
-from pipelines.schema import new_document  # noqa: E402
-from pipelines.steps.clean import Clean  # noqa: E402
-from pipelines.steps.extract import Extract  # noqa: E402
+from scalelab.pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
+from scalelab.pipelines.exact_dedup import text_hash  # noqa: E402
+from scalelab.pipelines.minhash import near_dedup as N  # noqa: E402
+from scalelab.pipelines.minhash.accuracy import jaccard_pairs, run_stage, score  # noqa: E402
+from scalelab.pipelines.minhash.banding import choose_bands, collision_probability  # noqa: E402
+from scalelab.pipelines.schema import new_document  # noqa: E402
+from scalelab.pipelines.steps.clean import Clean  # noqa: E402
+from scalelab.pipelines.steps.extract import Extract  # noqa: E402
 
 # The test set: every language's copy of pages whose copies sit near the threshold (0.6-0.9).
 TEST_PAGES = ("sect.aptosid", "sect.other-derivatives", "sect.development", "sect.ubuntu", "conclusion",
@@ -115,7 +115,7 @@ def main() -> None:
               f"{acc.pair_recall:>8.3f}{acc.pair_precision:>8.3f}{acc.doc_recall:>7.3f}{acc.doc_precision:>7.3f}"
               f"{acc.drop_precision:>8.3f}")
     print("cand. = candidate pairs checked by exact Jaccard; pair P counts every pair a cluster joins "
-          "(transitively), doc P/R and drop P as in pipelines/minhash/accuracy.py")
+          "(transitively), doc P/R and drop P as in scalelab/pipelines/minhash/accuracy.py")
 
 
 if __name__ == "__main__":

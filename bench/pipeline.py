@@ -21,12 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipelines.build import build_corpus, finish_documents  # noqa: E402
-from pipelines.config import load_corpus_config  # noqa: E402
-from pipelines.inputs import resolve_inputs  # noqa: E402
-from pipelines.partition_writer import write_partition  # noqa: E402
-from pipelines.readers import read_input  # noqa: E402
-from pipelines.steps import build_steps  # noqa: E402
+from scalelab.pipelines.build import build_corpus, finish_documents  # noqa: E402
+from scalelab.pipelines.config import load_corpus_config  # noqa: E402
+from scalelab.pipelines.inputs import resolve_inputs  # noqa: E402
+from scalelab.pipelines.partition_writer import write_partition  # noqa: E402
+from scalelab.pipelines.readers import read_input  # noqa: E402
+from scalelab.pipelines.steps import build_steps  # noqa: E402
 
 
 def size_of(doc: dict) -> int:
@@ -80,7 +80,7 @@ def main() -> None:
     os.chdir(REPO)
     cfg = load_corpus_config(args.config)
     if args.input:
-        from pipelines.config import InputSpec
+        from scalelab.pipelines.config import InputSpec
 
         cfg = cfg.model_copy(update={"inputs": [InputSpec(path=p) for p in args.input]})
 

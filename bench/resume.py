@@ -3,7 +3,7 @@
 1. The sample build with checkpointed units (this tree) against the same build without them
    (`--baseline REV`: a commit before units existed, checked out in a temporary worktree),
    alternating, each a fresh `scalelab corpus build` process with its own Ray.
-2. The build SIGKILLed (with its Ray) once half of the process stage's units are done, then
+2. The build SIGKILLed (with its Ray) once half of the process phase's units are done, then
    resumed: units redone, and the seconds of work lost to the kill.
 
     python bench/resume.py [--baseline aaa4f1f] [--repeat 3] [--config configs/corpus/sample.yaml]
@@ -45,13 +45,13 @@ def build_with(cwd: Path, config: str, out: Path, extra: list[str]) -> float:
 def worktree(rev: str, where: Path) -> Path:
     subprocess.run(["git", "worktree", "add", "-f", "--detach", str(where), rev], cwd=REPO, check=True,
                    capture_output=True)
-    for so in (REPO / "pipelines/minhash").glob("_kernel*.so"):  # the compiled MinHash kernel
-        shutil.copy(so, where / "pipelines/minhash")
+    for so in (REPO / "scalelab/pipelines/minhash").glob("_kernel*.so"):  # the compiled MinHash kernel
+        shutil.copy(so, where / "scalelab/pipelines/minhash")
     return where
 
 
-def units_done(out: Path, stage: str) -> int:
-    return len(list((out / "stage" / stage).glob("*.done.json")))
+def units_done(out: Path, phase: str) -> int:
+    return len(list((out / "phase" / phase).glob("*.done.json")))
 
 
 def main() -> None:
@@ -83,10 +83,10 @@ def main() -> None:
             print(f"  without checkpoints ({args.baseline}): {old:6.1f} s   {[round(t, 1) for t in times['baseline']]}")
             print(f"  overhead: {100 * (new / old - 1):+.1f}%  (target <= 10%)")
 
-        # The checkpoints' own I/O: write and read back every intermediate file the stages kept.
+        # The checkpoints' own I/O: write and read back every intermediate file the phases kept.
         kept = tmp / "kept"
-        build_cmd_seconds = build_with(REPO, args.config, kept, ["--set", "output.keep_stage=true"])
-        files = [p for p in (kept / "stage").rglob("*.parquet")]
+        build_cmd_seconds = build_with(REPO, args.config, kept, ["--set", "output.keep_phase_data=true"])
+        files = [p for p in (kept / "phase").rglob("*.parquet")]
         io_start = time.perf_counter()
         for p in files:
             table = pq.read_table(p)
@@ -96,7 +96,7 @@ def main() -> None:
         print(f"  checkpoint files: {len(files)}, {size / 2**20:.1f} MiB; writing and reading them all once: "
               f"{io:.2f} s = {100 * io / build_cmd_seconds:.1f}% of the build")
 
-        # A kill at 50% of the process stage, then the same command again.
+        # A kill at 50% of the process phase, then the same command again.
         out = tmp / "killed"
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "scalelab.cli", "corpus", "build", args.config, "--out", str(out)]
@@ -104,7 +104,7 @@ def main() -> None:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         total_units = None
         while proc.poll() is None:
-            plan = out / "stage" / "process" / "plan.json"
+            plan = out / "phase" / "process" / "plan.json"
             if total_units is None and plan.is_file():
                 import json
 
@@ -117,7 +117,7 @@ def main() -> None:
         killed_at = time.perf_counter() - start
         time.sleep(2)
         done = units_done(out, "process")
-        started = len(list((out / "stage" / "process").glob("*.started")))
+        started = len(list((out / "phase" / "process").glob("*.started")))
         resume = build(REPO, args.config, out)
         print(f"\nkilled at {killed_at:.1f} s with {done} of {total_units} process units done ({started} started, lost)")
         print(f"  resume: {resume:.1f} s; kill + resume = {killed_at + resume:.1f} s against {new:.1f} s undisturbed")

@@ -8,7 +8,7 @@ local mirror of their repository (MIRROR below) if there is one.
 
 Both fits minimize the same objective (Huber δ = 1e-3 on log loss, θ in the law's bounds) from
 Hoffmann's full grid of 4,500 starts, then refit 100 bootstrap resamples from the best few optima:
-- fast: orchestrator.scaling.fit.fit_law (batched L-BFGS, scipy polish; it also runs the backtest);
+- fast: scalelab.orchestrator.scaling.fit.fit_law (batched L-BFGS, scipy polish; it also runs the backtest);
 - scipy: one scipy.optimize.minimize(L-BFGS-B) per start and per resample start, as the fitter
   did before it was batched.
 It prints wall and CPU seconds of each, the ratio, and the constants with their intervals.
@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import pyarrow.csv as pcsv  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
-from orchestrator.scaling.fit import fit_law  # noqa: E402
-from orchestrator.scaling.laws import CHINCHILLA  # noqa: E402
-from orchestrator.scaling.objective import HuberObjective  # noqa: E402
-from orchestrator.scaling.points import Points  # noqa: E402
+from scalelab.orchestrator.scaling.fit import fit_law  # noqa: E402
+from scalelab.orchestrator.scaling.laws import CHINCHILLA  # noqa: E402
+from scalelab.orchestrator.scaling.objective import HuberObjective  # noqa: E402
+from scalelab.orchestrator.scaling.points import Points  # noqa: E402
 
 MIRROR = Path("/work/.mirror/epoch-research+analyzing-chinchilla/repo")
 MIRROR_FILE = "data/svg_extracted_data.csv"

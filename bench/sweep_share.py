@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 import pyarrow.parquet as pq  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from orchestrator.sweep import run_sweep  # noqa: E402
-from orchestrator.sweep_config import load_sweep_config  # noqa: E402
+from scalelab.orchestrator.sweep import run_sweep  # noqa: E402
+from scalelab.orchestrator.sweep_config import load_sweep_config  # noqa: E402
 
 
 def split_time(report_dir: Path, wall: float, concurrency: int) -> None:

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from pipelines.shards.build_shards import Tokenize, _flat  # noqa: E402
-from pipelines.shards.format import ShardReader, ShardWriter, token_dtype  # noqa: E402
-from pipelines.shards.tokenizer import train_bpe  # noqa: E402
+from scalelab.pipelines.shards.build_shards import Tokenize, _flat  # noqa: E402
+from scalelab.core.shard_format import ShardReader, ShardWriter, token_dtype  # noqa: E402
+from scalelab.pipelines.shards.tokenizer import train_bpe  # noqa: E402
 
 
 def load_texts(corpora: Path) -> list[str]:

@@ -27,14 +27,14 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from training.config import TrainConfig  # noqa: E402
-from training.data import Corpus, ScaleTokens, TrainBatches  # noqa: E402
-from training.deepspeed_config import resolve_deepspeed_config  # noqa: E402
-from training.distributed import init_distributed  # noqa: E402
-from training.flops import flops_per_token, mfu, peak_flops  # noqa: E402
-from training.model import GPT, lm_loss  # noqa: E402
-from training.schedule import lr_multiplier  # noqa: E402
-from training.trainer import param_groups  # noqa: E402
+from scalelab.training.config import TrainConfig  # noqa: E402
+from scalelab.training.data import Corpus, ScaleTokens, TrainBatches  # noqa: E402
+from scalelab.training.deepspeed_config import resolve_deepspeed_config  # noqa: E402
+from scalelab.training.distributed import init_distributed  # noqa: E402
+from scalelab.training.flops import flops_per_token, mfu, peak_flops  # noqa: E402
+from scalelab.training.model import GPT, lm_loss  # noqa: E402
+from scalelab.training.schedule import lr_multiplier  # noqa: E402
+from scalelab.training.trainer import param_groups  # noqa: E402
 
 
 def batches(cfg: TrainConfig, corpus: Corpus, steps: int) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:

@@ -14,7 +14,7 @@ def ray_local():
     """One local Ray per test module: start-ups cost seconds each."""
     import ray
 
-    from scalelab.ray_session import quiet_ray_data
+    from scalelab.core.ray_session import quiet_ray_data
 
     if ray.is_initialized():
         ray.shutdown()
@@ -33,7 +33,7 @@ def sample_corpus(tmp_path_factory) -> Path:
     """
     import ray
 
-    from pipelines.build import build_corpus
+    from scalelab.pipelines.build import build_corpus
     from tests.pipelines.test_build import sample_config
 
     out = tmp_path_factory.mktemp("sample_corpus")

@@ -10,27 +10,27 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.sweep import run_sweep
-from orchestrator.sweep_config import load_sweep_config
-from pipelines import build_outputs
-from pipelines.crawl.config import load_crawl_config
-from pipelines.crawl.crawl import run_crawl
-from pipelines.crawl.warc_files import finalize_warcs
+from scalelab.orchestrator.sweep import run_sweep
+from scalelab.orchestrator.sweep_config import load_sweep_config
+from scalelab.pipelines import build_outputs
+from scalelab.pipelines.crawl.config import load_crawl_config
+from scalelab.pipelines.crawl.crawl import run_crawl
+from scalelab.pipelines.crawl.warc_files import finalize_warcs
 from scalelab.cli import app
-from scalelab.output_folder import MARKER, OutputFolderError
+from scalelab.core.output_folder import MARKER, OutputFolderError
 from tests.conftest import DATA, REPO
-from training.config import load_train_config
-from training.launch import run_local
-from training.trainer import TrainError
+from scalelab.training.config import load_train_config
+from scalelab.training.launch import run_local
+from scalelab.training.trainer import TrainError
 
 runner = CliRunner()
-# A small build of the nine handbook pages, through every stage to shards.
+# A small build of the nine handbook pages, through every phase to shards.
 TINY = ["--set", "filters.c4.enabled=false", "--set", "filters.fineweb.enabled=false",
         "--set", "filters.gopher_quality.enabled=false", "--set", "filters.gopher_repetition.enabled=false",
         "--set", "shards.tokenizer.vocab_size=300", "--set", "shards.validation.documents=1",
         "--set", "shards.scales={2k: 2k}", "--set", "shards.shard_tokens=1k", "--set", "output.num_partitions=2"]
 USER_FILES = {"documents/notes.txt": "my notes", "documents/part-x.parquet": "not a partition of a build",
-              "stats/budget.csv": "a,b\n1,2\n", "shards/README": "my shards", "stage/todo.md": "- buy milk",
+              "stats/budget.csv": "a,b\n1,2\n", "shards/README": "my shards", "phase/todo.md": "- buy milk",
               "paper.tex": "\\documentclass{article}"}
 
 
@@ -84,7 +84,7 @@ def test_overwrite_writes_the_build_beside_the_users_files(overwritten):
 def test_clearing_a_build_removes_only_what_a_build_writes(overwritten, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(overwritten, out)
-    (out / "stage" / "process" / ".part-00000.parquet.tmp-0123abcd").write_text("a killed write")
+    (out / "phase" / "process" / ".part-00000.parquet.tmp-0123abcd").write_text("a killed write")
     build_outputs.clear(out)
     left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert left == sorted([*USER_FILES, MARKER])
@@ -146,7 +146,7 @@ def test_a_sweep_and_a_run_refuse_a_folder_of_the_users(overwritten, tmp_path):
     run_dir = user_folder(tmp_path / "run")
     run_cfg = load_train_config(REPO / "configs" / "train" / "sample.yaml", [
         f"data.corpus={overwritten}", "data.scale=2k", "data.seq_len=16", "batch.micro_batch_size=2",
-        "eval.tokens=null", f"output={run_dir}", "deepspeed=configs/deepspeed/zero0.json"])
+        "eval.tokens=null", f"output={run_dir}", "deepspeed=zero0"])
     with pytest.raises(TrainError, match=rf"{run_dir}: is not empty and was not created by scalelab.*--overwrite"):
         run_local(run_cfg, nproc=1)
     assert_user_files_intact(run_dir)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.scaling.answer import data_answer, joint_sentence, sentence
-from orchestrator.scaling.fits import fit
-from orchestrator.scaling.laws import predict_loss
-from orchestrator.scaling.points import Points
+from scalelab.orchestrator.scaling.answer import data_answer, joint_sentence, sentence
+from scalelab.orchestrator.scaling.fits import fit
+from scalelab.orchestrator.scaling.laws import predict_loss
+from scalelab.orchestrator.scaling.points import Points
 
 KAPLAN_TRUE = {"E": 2.0, "N_c": 2e3, "alpha_N": 0.3, "D_c": 2e5, "alpha_D": 0.3}
 

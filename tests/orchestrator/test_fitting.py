@@ -13,14 +13,14 @@ import pytest
 from scipy.optimize import minimize
 from typer.testing import CliRunner
 
-from orchestrator.scaling.batched_lbfgs import minimize_batched
-from orchestrator.scaling.finite_json import dumps
-from orchestrator.scaling.fit import fit_law
-from orchestrator.scaling.fits import fit, fits_json, write_fits
-from orchestrator.scaling.laws import CHINCHILLA, DATA, EXPONENT_RANGE, predict_loss
-from orchestrator.scaling.objective import HuberObjective
-from orchestrator.scaling.optimal import BESIROGLU_2024
-from orchestrator.scaling.points import Points, PointsError, points_from_table
+from scalelab.orchestrator.scaling.batched_lbfgs import minimize_batched
+from scalelab.orchestrator.scaling.finite_json import dumps
+from scalelab.orchestrator.scaling.fit import fit_law
+from scalelab.orchestrator.scaling.fits import fit, fits_json, write_fits
+from scalelab.orchestrator.scaling.laws import CHINCHILLA, DATA, EXPONENT_RANGE, predict_loss
+from scalelab.orchestrator.scaling.objective import HuberObjective
+from scalelab.orchestrator.scaling.optimal import BESIROGLU_2024
+from scalelab.orchestrator.scaling.points import Points, PointsError, points_from_table
 from scalelab.cli import app
 
 

@@ -15,24 +15,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator.isoflop_plan import plan_isoflop, prior_optimum
-from orchestrator.plan import SweepError, plan_sweep
-from orchestrator.reports import RUNS_SCHEMA, run_row
-from orchestrator.scaling.fit import fit_law
-from orchestrator.scaling.fits import FITS_SCHEMA
-from orchestrator.scaling.isoflop_compare import approach3_optimum, compare, law_points
-from orchestrator.scaling.isoflop_fit import fit_isoflop
-from orchestrator.scaling.isoflop_points import IsoFlopPoints, isoflop_points
-from orchestrator.scaling.isoflop_report import isoflop_html, isoflop_report
-from orchestrator.scaling.laws import CHINCHILLA, predict_loss
-from orchestrator.scaling.optimal import compute_optimal
-from orchestrator.scaling.points import PointsError
-from orchestrator.scaling.query import query
-from orchestrator.sweep_config import SweepConfig
-from scalelab.config_errors import ConfigError, validate
-from training.config import REPO
-from training.flops import flops_per_token
-from training.model import ModelConfig
+from scalelab.orchestrator.isoflop_plan import plan_isoflop, prior_optimum
+from scalelab.orchestrator.plan import SweepError, plan_sweep
+from scalelab.orchestrator.reports import RUNS_SCHEMA, run_row
+from scalelab.orchestrator.scaling.fit import fit_law
+from scalelab.orchestrator.scaling.fits import FITS_SCHEMA
+from scalelab.orchestrator.scaling.isoflop_compare import approach3_optimum, compare, law_points
+from scalelab.orchestrator.scaling.isoflop_fit import fit_isoflop
+from scalelab.orchestrator.scaling.isoflop_points import IsoFlopPoints, isoflop_points
+from scalelab.orchestrator.scaling.isoflop_report import isoflop_html, isoflop_report
+from scalelab.orchestrator.scaling.laws import CHINCHILLA, predict_loss
+from scalelab.orchestrator.scaling.optimal import compute_optimal
+from scalelab.orchestrator.scaling.points import PointsError
+from scalelab.orchestrator.scaling.query import query
+from scalelab.orchestrator.sweep_config import SweepConfig
+from scalelab.core.config import ConfigError, validate
+from scalelab.training.config import REPO
+from scalelab.training.flops import flops_per_token
+from scalelab.training.model import ModelConfig
 
 SCALES = {"100k": 100_000, "1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 # Two-layer models whose sizes (all parameters, vocabulary 4096) step by ~1.4x from 88k to 1.07M.

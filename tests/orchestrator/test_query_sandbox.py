@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.scaling.query import QueryError, query
+from scalelab.orchestrator.scaling.query import QueryError, query
 from scalelab.cli import app
 
 

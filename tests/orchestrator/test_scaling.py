@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.scaling.fits import fit
-from orchestrator.scaling.laws import effective_tokens, predict_loss
-from orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022, compute_optimal
-from orchestrator.scaling.points import Points
+from scalelab.orchestrator.scaling.fits import fit
+from scalelab.orchestrator.scaling.laws import effective_tokens, predict_loss
+from scalelab.orchestrator.scaling.optimal import BESIROGLU_2024, HOFFMANN_2022, compute_optimal
+from scalelab.orchestrator.scaling.points import Points
 from scalelab.cli import app
 
 TRUE = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.30}

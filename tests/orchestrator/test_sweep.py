@@ -11,17 +11,17 @@ from rich.console import Console
 
 from typer.testing import CliRunner
 
-from orchestrator.plan import SweepError, plan_sweep
-from orchestrator.reports import RUNS_SCHEMA
-from orchestrator.scaling.query import query
-from orchestrator.sweep import run_sweep
-from orchestrator.sweep_config import load_sweep_config
-from pipelines.stats import read_stats
+from scalelab.orchestrator.plan import SweepError, plan_sweep
+from scalelab.orchestrator.reports import RUNS_SCHEMA
+from scalelab.orchestrator.scaling.query import query
+from scalelab.orchestrator.sweep import run_sweep
+from scalelab.orchestrator.sweep_config import load_sweep_config
+from scalelab.pipelines.stats import read_stats
 from scalelab.cli import app
-from training.config import REPO
-from training.data import Corpus
-from training.model import ModelConfig
-from training.model_sizes import count_params
+from scalelab.training.config import REPO
+from scalelab.training.data import Corpus
+from scalelab.training.model import ModelConfig
+from scalelab.training.model_sizes import count_params
 
 SWEEP = REPO / "configs" / "sweep" / "sample.yaml"
 
@@ -80,7 +80,7 @@ def test_sweep_on_two_nodes_retries_a_fault_and_skips_when_rerun(swept, sample_c
     manifest = Corpus(sample_corpus).manifest
     for spec in runs:
         row = rows[spec.run_id]
-        assert row["unique_tokens"] == manifest["scales"][spec.scale]["tokens"]
+        assert row["unique_tokens"] == manifest.scales[spec.scale].tokens
         shape = {"nano": (2, 2, 64, 256), "pico": (1, 2, 32, 128)}[spec.model]
         n = count_params(ModelConfig(*shape[:3], vocab_size=4096, context=shape[3]))
         assert (row["params"], row["params_non_embedding"]) == (n["total"], n["non_embedding"])

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.build import build_corpus
-from pipelines.config import CorpusConfig, InputSpec, load_corpus_config
-from pipelines.inputs import resolve_inputs
-from pipelines.readers import read_input
-from pipelines.stats import read_stats
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.config import CorpusConfig, InputSpec, load_corpus_config
+from scalelab.pipelines.inputs import resolve_inputs
+from scalelab.pipelines.readers import read_input
+from scalelab.pipelines.stats import read_stats
 from scalelab.cli import app
 from tests.conftest import DATA, REPO, SAMPLE
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pipelines.build import build_corpus
+from scalelab.pipelines.build import build_corpus
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes, sample_config
 
@@ -53,9 +54,9 @@ def test_three_nodes_match_an_embedded_build(three_nodes, tmp_path):
 def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
     import pyarrow.parquet as pq
 
-    from pipelines.crawl.config import load_crawl_config
-    from pipelines.crawl.crawl import run_crawl
-    from pipelines.crawl.host_fetcher import owner_of
+    from scalelab.pipelines.crawl.config import load_crawl_config
+    from scalelab.pipelines.crawl.crawl import run_crawl
+    from scalelab.pipelines.crawl.host_fetcher import owner_of
     from tests.pipelines.crawl_site import FETCHED, start_site
 
     sites = [start_site() for _ in range(3)]
@@ -76,11 +77,11 @@ def test_a_crawl_runs_on_a_cluster_one_actor_per_host(three_nodes, tmp_path):
 
 
 def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample_corpus, tmp_path, monkeypatch):
-    """A process-stage worker SIGKILLs itself with its unit's output half-written (a node dying):
+    """A process-phase worker SIGKILLs itself with its unit's output half-written (a node dying):
     Ray retries the unit and the build's bytes are those of an undisturbed build."""
     import ray
 
-    from pipelines.stage_units import Stage
+    from scalelab.core.build_units import Phase
 
     marker = tmp_path / "fired"
     monkeypatch.setenv("SCALELAB_PIPELINE_FAULT", "process:unit-00002:kill")
@@ -91,7 +92,43 @@ def test_a_worker_killed_in_the_filter_stage_changes_nothing(three_nodes, sample
     finally:
         ray.shutdown()
     assert marker.exists() and "pid" in marker.read_text()
-    assert Stage(tmp_path / "out", "process").is_done("unit-00002")
+    assert Phase(tmp_path / "out", "process").is_done("unit-00002")
     assert result.stats.balanced()
     for folder in ("documents", "stats", "shards"):
         assert folder_bytes(tmp_path / "out", folder) == folder_bytes(sample_corpus, folder), folder
+
+
+def test_every_node_gets_the_scalelab_the_driver_ships(three_nodes):
+    """`ensure_ray(address)` ships this process's `scalelab` package in the runtime env (py_modules):
+    each node unpacks the same code into Ray's runtime resources and puts it on its workers' path.
+    (On one machine the driver's own path also reaches the workers; on separate machines, where
+    the checkout does not exist, the shipped copy is the one imported.)"""
+    import hashlib
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from scalelab.core.ray_session import ensure_ray
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @ray.remote(num_cpus=1)
+    def shipped() -> tuple[str, list[str]]:
+        import sys
+
+        copies = [Path(p) / "scalelab" / "pipelines" / "build.py" for p in sys.path if "py_modules" in p]
+        return ray.get_runtime_context().get_node_id(), [digest(c) for c in copies if c.is_file()]
+
+    ray.shutdown()
+    try:
+        ensure_ray(three_nodes.address)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        found = ray.get([shipped.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+                         for n in nodes])
+    finally:
+        ray.shutdown()
+    assert len(nodes) == 3 and sorted(node for node, _ in found) == sorted(nodes)
+    ours = digest(REPO / "scalelab" / "pipelines" / "build.py")
+    for node, digests in found:
+        assert digests == [ours], node

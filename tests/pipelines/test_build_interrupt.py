@@ -19,7 +19,7 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
-        while not (out / "stage" / "process" / "plan.json").is_file() and proc.poll() is None and time.time() < deadline:
+        while not (out / "phase" / "process" / "plan.json").is_file() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read()[-3000:]
         os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends the driver
@@ -33,5 +33,5 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1, err[-3000:]
-    assert f"stopped in stage process (" in errors[0] and f"units done) in {out}; rerun the same command to resume" \
+    assert f"stopped in phase process (" in errors[0] and f"units done) in {out}; rerun the same command to resume" \
         in errors[0], errors[0]

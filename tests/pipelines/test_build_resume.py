@@ -1,4 +1,4 @@
-"""Corpus builds that survive faults: a driver killed mid-stage resumes from its finished units,
+"""Corpus builds that survive faults: a driver killed mid-phase resumes from its finished units,
 a failed write leaves finished units intact, a changed config or input is refused, and a
 resumed build is byte-identical to one that never stopped, with every document counted once."""
 
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.build import build_corpus
-from pipelines.build_status import build_status
-from pipelines.config import load_corpus_config
-from pipelines.stage_units import BuildError, Stage
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.build_status import build_status
+from scalelab.pipelines.config import load_corpus_config
+from scalelab.core.build_units import BuildError, Phase
 from scalelab.cli import app
-from scalelab.config_errors import ConfigError
+from scalelab.core.config import ConfigError
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes
 
@@ -29,7 +29,7 @@ SAME = ("documents", "stats", "shards")
 
 
 def texts_config(inputs: Path, *overrides: str):
-    """A small build of its own: the sample's eight plays and poems, through every stage."""
+    """A small build of its own: the sample's eight plays and poems, through every phase."""
     cfg = load_corpus_config(REPO / "configs/corpus/sample.yaml", [
         "shards.scales={10k: 10k, 20k: 20k}", "shards.validation.documents=1", "shards.shard_tokens=8k",
         "output.num_partitions=2", *overrides])
@@ -61,8 +61,8 @@ def ray_with_env():
     ray.shutdown()
 
 
-def _units_done(out: Path, stage: str) -> int:
-    return len(list((out / "stage" / stage).glob("*.done.json")))
+def _units_done(out: Path, phase: str) -> int:
+    return len(list((out / "phase" / phase).glob("*.done.json")))
 
 
 def _kill_with_descendants(proc: subprocess.Popen) -> None:
@@ -102,14 +102,14 @@ def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, mo
 
     status = build_status(out)
     assert status["state"].startswith("stopped")
-    process = next(s for s in status["stages"] if s["stage"] == "process")
+    process = next(s for s in status["phases"] if s["phase"] == "process")
     assert process["done"] == done_before and process["units"] == 8 and process["state"] == "in progress"
     shown = CliRunner().invoke(app, ["corpus", "status", str(out)])
     assert shown.exit_code == 0 and "stopped" in shown.output and "not started" in shown.output
 
     import ray
 
-    from scalelab.ray_session import ensure_ray
+    from scalelab.core.ray_session import ensure_ray
 
     monkeypatch.chdir(REPO)  # the config's inputs are relative to the repository, as for the CLI
     if not ray.is_initialized():
@@ -121,7 +121,7 @@ def test_a_killed_driver_resumes_from_finished_units(sample_corpus, tmp_path, mo
     for folder in SAME:
         assert folder_bytes(out, folder) == folder_bytes(sample_corpus, folder), folder
     # The accounting after a resume: every document once, as in the undisturbed build.
-    from pipelines.stats import read_stats
+    from scalelab.pipelines.stats import read_stats
 
     assert result.stats.balanced() and result.stats.summary() == read_stats(sample_corpus).summary()
     assert build_status(out)["state"] == "finished"
@@ -138,7 +138,7 @@ def test_a_failed_write_keeps_finished_units_and_a_rerun_completes(ray_with_env,
     ray_with_env({"SCALELAB_PIPELINE_FAULT": "exact_dedup:part-00001:enospc"})
     with pytest.raises(BuildError, match=r"exact_dedup unit part-00001 failed: OSError: .*No space left on device"):
         build_corpus(texts_config(texts), out, log=lambda m: None)
-    assert Stage(out, "process").complete() and not Stage(out, "exact_dedup").complete()
+    assert Phase(out, "process").complete() and not Phase(out, "exact_dedup").complete()
     assert not list(out.rglob(".*.tmp-*"))  # no half-written file left behind
 
     exact_done = _units_done(out, "exact_dedup")
@@ -154,7 +154,7 @@ def test_a_killed_tokenize_worker_is_retried(ray_with_env, texts, tmp_path):
     ray_with_env({"SCALELAB_PIPELINE_FAULT": "tokenize:part-00000:kill", "SCALELAB_PIPELINE_FAULT_MARKER": str(marker)})
     result = build_corpus(texts_config(texts), tmp_path / "out", log=lambda m: None)
     assert marker.exists() and result.stats.balanced() and result.shards is not None
-    assert Stage(tmp_path / "out", "tokenize").complete()
+    assert Phase(tmp_path / "out", "tokenize").complete()
 
 
 def test_a_changed_config_or_input_is_refused(ray_with_env, texts, tmp_path):
@@ -165,7 +165,7 @@ def test_a_changed_config_or_input_is_refused(ray_with_env, texts, tmp_path):
     with pytest.raises(ConfigError, match=r"other settings \(filters\.c4\.enabled, shards\.seed\).*--force"):
         build_corpus(texts_config(texts, *quick, "filters.c4.enabled=false", "shards.seed=7"), out, log=lambda m: None)
     # Settings that change nothing in the output may differ.
-    build_corpus(texts_config(texts, *quick, "output.keep_stage=true"), out, log=lambda m: None)
+    build_corpus(texts_config(texts, *quick, "output.keep_phase_data=true"), out, log=lambda m: None)
 
     victim = sorted(texts.glob("*.txt.gz"))[0]
     with open(victim, "ab") as fh:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.build import build_corpus
+from scalelab.core.manifest import FORMAT_VERSION
+from scalelab.pipelines.build import build_corpus
 from tests.conftest import REPO
 from tests.pipelines.test_build import folder_bytes, sample_config
 
@@ -26,7 +27,7 @@ def texts_only(*overrides: str):
 def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
     first = build_corpus(texts_only("shards.scales={5k: 5k, 10k: 10k}"), tmp_path / "a", log=lambda m: None)
     second = build_corpus(texts_only("shards.scales={10k: 10k, 5k: 5k}", "output.dir=elsewhere",
-                                     "output.keep_stage=true", "shards.tokenize_workers=1"),
+                                     "output.keep_phase_data=true", "shards.tokenize_workers=1"),
                           tmp_path / "b", log=lambda m: None)
     a, b = tmp_path / "a", tmp_path / "b"
     for name in ("manifest.json", "tokenizer.json"):
@@ -35,6 +36,7 @@ def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
         assert folder_bytes(a, folder) == folder_bytes(b, folder), folder
     manifest = json.loads((a / "manifest.json").read_text())
     # Every split has its count, in a fixed order; scales smallest first; nothing of where or when.
+    assert next(iter(manifest)) == "format_version" and manifest["format_version"] == FORMAT_VERSION
     assert list(manifest["documents"]) == ["in", "validation", "train", "decontaminated"]
     assert list(manifest["scales"]) == ["5k", "10k"]
     assert "dir" not in manifest["config"]["output"] and "tokenize_workers" not in manifest["config"]["shards"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import CorpusConfig, load_corpus_config
-from scalelab.config_errors import ConfigError
+from scalelab.pipelines.config import CorpusConfig, load_corpus_config
+from scalelab.core.config import ConfigError
 from tests.conftest import REPO
 
 EXAMPLES = sorted((REPO / "configs" / "corpus").glob("*.yaml"))

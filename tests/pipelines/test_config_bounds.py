@@ -9,12 +9,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pipelines.config import load_corpus_config
-from pipelines.crawl.config import load_crawl_config
+from scalelab.pipelines.config import load_corpus_config
+from scalelab.pipelines.crawl.config import load_crawl_config
 from scalelab.cli import app
-from scalelab.config_errors import ConfigError
-from training.config import load_train_config
-from orchestrator.sweep_config import load_sweep_config
+from scalelab.core.config import ConfigError
+from scalelab.training.config import load_train_config
+from scalelab.orchestrator.sweep_config import load_sweep_config
 from tests.conftest import REPO
 
 

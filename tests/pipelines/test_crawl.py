@@ -17,12 +17,12 @@ import pytest
 from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.build import build_corpus
-from pipelines.config import CorpusConfig
-from pipelines.crawl.config import load_crawl_config
-from pipelines.crawl.crawl import run_crawl
-from pipelines.crawl.host_fetcher import owner_of
-from scalelab.config_errors import ConfigError
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.config import CorpusConfig
+from scalelab.pipelines.crawl.config import load_crawl_config
+from scalelab.pipelines.crawl.crawl import run_crawl
+from scalelab.pipelines.crawl.host_fetcher import owner_of
+from scalelab.core.config import ConfigError
 from tests.pipelines.crawl_site import FETCHED, start_site
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_a_killed_crawl_resumes_without_refetching(ray_local, tmp_path):
 
 
 def _committed_rows(out: Path) -> list[dict]:
-    from pipelines.crawl.journal import Journal
+    from scalelab.pipelines.crawl.journal import Journal
 
     return [r for r in Journal(out).replay().rows if r["kind"] == "page" and r["status"] is not None]
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.crawl.addresses import AddressPolicy
-from pipelines.crawl.config import CrawlConfig, LimitsConfig, ScopeConfig, UrlsConfig, load_crawl_config
-from pipelines.crawl.fetch import fetch, new_pool
-from pipelines.crawl.host_fetcher import HostFetcher, owner_of
-from pipelines.crawl.journal import Journal
-from pipelines.crawl.links import extract_links
-from pipelines.crawl.robots import parse_robots, product_token
-from pipelines.crawl.scope import Scope
-from pipelines.crawl.urls import BadUrl, normalize_url
-from pipelines.crawl.warc_files import finalize_warcs
-from scalelab.config_errors import ConfigError
+from scalelab.pipelines.crawl.addresses import AddressPolicy
+from scalelab.pipelines.crawl.config import CrawlConfig, LimitsConfig, ScopeConfig, UrlsConfig, load_crawl_config
+from scalelab.pipelines.crawl.fetch import fetch, new_pool
+from scalelab.pipelines.crawl.host_fetcher import HostFetcher, owner_of
+from scalelab.pipelines.crawl.journal import Journal
+from scalelab.pipelines.crawl.links import extract_links
+from scalelab.pipelines.crawl.robots import parse_robots, product_token
+from scalelab.pipelines.crawl.scope import Scope
+from scalelab.pipelines.crawl.urls import BadUrl, normalize_url
+from scalelab.pipelines.crawl.warc_files import finalize_warcs
+from scalelab.core.config import ConfigError
 from tests.pipelines.crawl_site import ROBOTS, SLOW_S, start_site
 
 U = UrlsConfig()
@@ -147,7 +147,7 @@ def test_host_fetcher_writes_valid_warc_and_obeys_robots(site, tmp_path):
 def test_finalize_cuts_to_the_committed_length(tmp_path):
     cfg = CrawlConfig()
     fetcher = HostFetcher(3, cfg.model_dump_json(), str(tmp_path), "s00abc123")
-    from pipelines.crawl.fetch import Fetched
+    from scalelab.pipelines.crawl.fetch import Fetched
 
     page = Fetched(url="http://h/1", started=0.0, status=200, reason="OK",
                    headers=[("Content-Type", "text/html")], body=b"<p>one</p>")

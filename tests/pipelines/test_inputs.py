@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from pipelines.config import InputSpec
-from pipelines.inputs import InputError, infer_type, resolve_inputs
+from scalelab.pipelines.config import InputSpec
+from scalelab.pipelines.inputs import InputError, infer_type, resolve_inputs
 from tests.conftest import DATA, SAMPLE
 
 

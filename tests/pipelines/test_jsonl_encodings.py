@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import ExtractConfig, InputSpec
-from pipelines.inputs import InputError, InputFile, resolve_inputs
-from pipelines.readers import read_input
+from scalelab.pipelines.config import ExtractConfig, InputSpec
+from scalelab.pipelines.inputs import InputError, InputFile, resolve_inputs
+from scalelab.pipelines.readers import read_input
 
 ROWS = [{"text": "Ærøskøbing ligger på Ærø.", "id": "a"}, {"text": "日本語のテキスト", "id": "b"},
         {"text": "line\u2028separator inside a string", "id": "c"}]

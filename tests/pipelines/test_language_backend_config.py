@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.build import config_hash
-from pipelines.config import CorpusConfig, LanguageConfig, load_corpus_config
-from pipelines.steps.language import LanguageId
-from scalelab.config_errors import ConfigError
+from scalelab.core.config import ConfigError
+from scalelab.pipelines.config import CorpusConfig, LanguageConfig, config_hash, load_corpus_config
+from scalelab.pipelines.steps.language import LanguageId
 
 
 def test_default_dumps_without_backend():

@@ -21,12 +21,12 @@ import pytest
 
 import langdetect
 import langdetect_rs
-from pipelines.config import CleanConfig, ExtractConfig, LanguageConfig
-from pipelines.schema import new_document
-from pipelines.steps.clean import Clean
-from pipelines.steps.extract import Extract
-from pipelines.steps.language import LanguageId, detection_text
-from pipelines.steps.language_backends import lid176_path, resolve_backend
+from scalelab.pipelines.config import CleanConfig, ExtractConfig, LanguageConfig
+from scalelab.pipelines.schema import new_document
+from scalelab.pipelines.steps.clean import Clean
+from scalelab.pipelines.steps.extract import Extract
+from scalelab.pipelines.steps.language import LanguageId, detection_text
+from scalelab.pipelines.steps.language_backends import lid176_path, resolve_backend
 from tests.conftest import DATA, REPO
 
 HANDBOOK = REPO.parent / "shared" / "corpora" / "html" / "debian-handbook"

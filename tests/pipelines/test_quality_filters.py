@@ -6,11 +6,11 @@ import gzip
 
 import pytest
 
-from pipelines.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
-from pipelines.steps.c4 import C4Filter, count_sentences
-from pipelines.steps.fineweb import FineWebFilter
-from pipelines.steps.gopher_quality import GopherQualityFilter
-from pipelines.steps.gopher_repetition import (
+from scalelab.pipelines.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
+from scalelab.pipelines.steps.c4 import C4Filter, count_sentences
+from scalelab.pipelines.steps.fineweb import FineWebFilter
+from scalelab.pipelines.steps.gopher_quality import GopherQualityFilter
+from scalelab.pipelines.steps.gopher_repetition import (
     GopherRepetitionFilter,
     duplicate_ngram_char_fraction,
     top_ngram_char_fraction,
@@ -197,8 +197,8 @@ def _reference_duplicate(words, n):
 
 @pytest.mark.parametrize("name", ["hamlet_gut.txt.gz", "sonnets_gut.txt.gz", "macbeth_gut_f.txt.gz"])
 def test_vectorized_ngrams_match_the_plain_definition(name):
-    from pipelines.steps.gopher_repetition import WordNgrams
-    from pipelines.steps.text_units import split_words
+    from scalelab.pipelines.steps.gopher_repetition import WordNgrams
+    from scalelab.pipelines.steps.text_units import split_words
 
     words = split_words(gzip.open(SAMPLE / "texts" / name, "rt", encoding="utf-8").read())[:20000]
     grams = WordNgrams(words)

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipelines.config import ExtractConfig, InputSpec
-from pipelines.inputs import resolve_inputs
-from pipelines.readers import read_input
+from scalelab.pipelines.config import ExtractConfig, InputSpec
+from scalelab.pipelines.inputs import resolve_inputs
+from scalelab.pipelines.readers import read_input
 from tests.conftest import DATA, SAMPLE
 
 WARCS = sorted(p.name for p in (DATA / "warc").iterdir())
@@ -136,7 +136,7 @@ def cut_in_half(src, tmp_path):
 
 @pytest.mark.parametrize("name", ["iana.warc.gz", "at.warc.gz", "at.warc", "example.arc.gz"])
 def test_a_record_cut_short_is_unreadable_and_the_records_before_it_are_kept(name, tmp_path):
-    from pipelines.readers.common import document_id
+    from scalelab.pipelines.readers.common import document_id
 
     src = SAMPLE / name if name == "iana.warc.gz" else DATA / "warc" / name
     whole = {d["id"]: d for d in read_all(src)}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import CleanConfig, ExtractConfig, LanguageConfig, PiiConfig
-from pipelines.schema import new_document
-from pipelines.steps.clean import Clean
-from pipelines.steps.extract import Extract, decode
-from pipelines.steps.language import LanguageId
-from pipelines.steps.pii import PiiRedactor
+from scalelab.pipelines.config import CleanConfig, ExtractConfig, LanguageConfig, PiiConfig
+from scalelab.pipelines.schema import new_document
+from scalelab.pipelines.steps.clean import Clean
+from scalelab.pipelines.steps.extract import Extract, decode
+from scalelab.pipelines.steps.language import LanguageId
+from scalelab.pipelines.steps.pii import PiiRedactor
 from tests.conftest import DATA
 
 
@@ -91,7 +91,7 @@ class TestClean:
     def test_fast_path_agrees_with_full_ftfy_on_clean_pages(self):
         import ftfy
 
-        from pipelines.steps.clean import _MOJIBAKE_ONLY, fix_mojibake
+        from scalelab.pipelines.steps.clean import _MOJIBAKE_ONLY, fix_mojibake
 
         for page in sorted((DATA / "handbook").glob("*.html")):
             text = handbook_text(page.name) + "\ufeff\x07 tail"

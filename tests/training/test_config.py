@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from scalelab.config_errors import ConfigError
-from training.config import REPO, load_train_config
-from training.deepspeed_config import DeepSpeedConfigError, resolve_deepspeed_config, zero_stage
-from training.schedule import lr_multiplier, warmup_steps
+from scalelab.core.config import ConfigError
+from scalelab.training.config import REPO, load_train_config
+from scalelab.training.deepspeed_config import DeepSpeedConfigError, resolve_deepspeed_config, zero_stage
+from scalelab.training.schedule import lr_multiplier, warmup_steps
 
 SAMPLE = REPO / "configs" / "train" / "sample.yaml"
 
 
 def test_sample_config_and_every_shipped_deepspeed_json_resolve():
     cfg = load_train_config(SAMPLE)
-    for path in sorted((REPO / "configs" / "deepspeed").glob("*.json")):
+    for path in sorted((REPO / "scalelab" / "configs" / "deepspeed").glob("*.json")):
         ds = resolve_deepspeed_config(cfg.model_copy(update={"deepspeed": str(path)}), 4, on_gpu=False, bf16_ok=False)
         assert ds["train_batch_size"] == 8 * 1 * 4 and ds["gradient_accumulation_steps"] == 1
         assert ds["gradient_clipping"] == 1.0 and ds["optimizer"]["params"]["lr"] == 3e-3
@@ -92,7 +92,7 @@ def test_experiment_hash_ignores_where_results_go_but_not_what_they_are():
     a = load_train_config(SAMPLE)
     assert a.experiment_hash() == load_train_config(SAMPLE, ["output=/elsewhere", "name=x"]).experiment_hash()
     assert a.experiment_hash() != load_train_config(SAMPLE, ["seed=1"]).experiment_hash()
-    assert a.experiment_hash() != load_train_config(SAMPLE, ["deepspeed=configs/deepspeed/zero3.json"]).experiment_hash()
+    assert a.experiment_hash() != load_train_config(SAMPLE, ["deepspeed=zero3"]).experiment_hash()
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.shards.format import ShardReader
-from training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
+from scalelab.core.shard_format import ShardReader
+from scalelab.training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def corpus(sample_corpus) -> Corpus:
 
 
 def stream(corpus: Corpus) -> np.ndarray:
-    return np.concatenate([ShardReader(corpus.shard_path(s["path"])).all_tokens() for s in corpus.manifest["shards"]])
+    return np.concatenate([ShardReader(corpus.shard_path(s.path)).all_tokens() for s in corpus.manifest.shards])
 
 
 def test_scale_tokens_cross_shard_boundaries(corpus):

@@ -1,4 +1,4 @@
-"""training.distributed: the one way into torch.distributed."""
+"""scalelab.training.distributed: the one way into torch.distributed."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
-from training.config import REPO
+from scalelab.training.config import REPO
 
-INIT_ONE = "from training.distributed import init_distributed; d = init_distributed(); print('world', d.world_size)"
+INIT_ONE = "from scalelab.training.distributed import init_distributed; d = init_distributed(); print('world', d.world_size)"
 
 
 def test_init_ignores_a_stale_deepspeed_build_lock(tmp_path):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from training.bits_per_byte import bits_per_byte, byte_counter, token_byte_lengths
-from training.config import EarlyStopSpec
-from training.convergence import converged, last_window_improvement
-from training.early_stop import EarlyStopper
+from scalelab.training.bits_per_byte import bits_per_byte, byte_counter, token_byte_lengths
+from scalelab.training.config import EarlyStopSpec
+from scalelab.training.convergence import converged, last_window_improvement
+from scalelab.training.early_stop import EarlyStopper
 
 from tests.conftest import REPO
 

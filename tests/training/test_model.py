@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.flops import flops_per_token, matmul_params, mfu, peak_flops
-from training.model import GPT, ModelConfig, lm_loss
-from training.model_sizes import PRESETS, count_params, padded_vocab
+from scalelab.training.flops import flops_per_token, matmul_params, mfu, peak_flops
+from scalelab.training.model import GPT, ModelConfig, lm_loss
+from scalelab.training.model_sizes import PRESETS, count_params, padded_vocab
 
 
 def built_count(model: torch.nn.Module) -> int:

@@ -11,13 +11,13 @@ import torch
 from typer.testing import CliRunner
 
 from scalelab.cli import app
-from training import checkpoint
-from training.config import REPO, load_train_config
-from training.data import Corpus, ValidationWindows
-from training.launch import run_local
-from training.metrics import CURVE_SCHEMA, read_summary
-from training.model_sizes import count_params
-from training.trainer import TrainError, evaluate
+from scalelab.training import checkpoint
+from scalelab.training.config import REPO, load_train_config
+from scalelab.training.data import Corpus, ValidationWindows
+from scalelab.training.launch import run_local
+from scalelab.training.metrics import CURVE_SCHEMA, read_summary
+from scalelab.training.model_sizes import count_params
+from scalelab.training.trainer import TrainError, evaluate
 
 SAMPLE = REPO / "configs" / "train" / "sample.yaml"
 
@@ -53,7 +53,7 @@ def exported_val_loss(path, corpus, seq_len=128, tokens=4096) -> float:
 
     model = checkpoint.load_exported(path)
     if not dist.is_initialized():  # evaluate all-reduces; a world of one in this process
-        from training.distributed import free_port
+        from scalelab.training.distributed import free_port
 
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
     return evaluate(Plain(model), ValidationWindows(Corpus(corpus), seq_len, tokens, 0, 1), 8, torch.device("cpu")).loss
@@ -61,7 +61,7 @@ def exported_val_loss(path, corpus, seq_len=128, tokens=4096) -> float:
 
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_loss_falls_and_resume_after_a_fault_is_bitwise(sample_corpus, tmp_path, stage):
-    ds = f"deepspeed=configs/deepspeed/{stage}.json"
+    ds = f"deepspeed={stage}"
     whole = run_local(config(sample_corpus, tmp_path / "whole", ds), nproc=2)
     with pytest.raises(TrainError, match="training failed"):
         run_local(config(sample_corpus, tmp_path / "cut", ds), nproc=2, env={"SCALELAB_FAULT_AT_STEP": "9"})
@@ -85,7 +85,7 @@ def test_loss_falls_and_resume_after_a_fault_is_bitwise(sample_corpus, tmp_path,
     # The summary: D from the manifest, N both ways, tokens and epochs from the loader.
     manifest = Corpus(sample_corpus).manifest
     model = load_train_config(SAMPLE).model.build(4096, 128)
-    assert whole["unique_tokens"] == manifest["scales"]["40k"]["tokens"] == 40_000
+    assert whole["unique_tokens"] == manifest.scales["40k"].tokens == 40_000
     assert (whole["params"], whole["params_non_embedding"]) == tuple(count_params(model).values())
     assert whole["tokens_seen"] == 16 * (8 * 2 * 2) * 128
     assert whole["epochs"] == pytest.approx(16 * 32 / ((40_000 - 1) // 128))
@@ -128,7 +128,7 @@ def test_early_stopped_run_resumes_exactly_and_reports_bits_per_byte(sample_corp
 
 def test_cli_single_process_zero0_and_offload(sample_corpus, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["train", str(SAMPLE), "--nproc", "1", "--deepspeed", "configs/deepspeed/zero0.json",
+    result = runner.invoke(app, ["train", str(SAMPLE), "--nproc", "1", "--deepspeed", "zero0",
                                  "--out", str(tmp_path / "z0"), "--set", f"data.corpus={sample_corpus}",
                                  "--set", "train={steps: 6}", "--set", "eval.tokens=2k"])
     assert result.exit_code == 0, result.output
@@ -141,7 +141,7 @@ def test_cli_single_process_zero0_and_offload(sample_corpus, tmp_path):
     assert exported_val_loss(tmp_path / "z0" / "model.pt", sample_corpus, tokens=2048) == pytest.approx(
         rows[-1]["val_loss"], rel=1e-5)
 
-    offload = run_local(config(sample_corpus, tmp_path / "off", "deepspeed=configs/deepspeed/zero3-offload.json",
+    offload = run_local(config(sample_corpus, tmp_path / "off", "deepspeed=zero3-offload",
                                "train={steps: 4}"), nproc=2)
     assert offload["zero_stage"] == 3 and offload["steps"] == 4
 

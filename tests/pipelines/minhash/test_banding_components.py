@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from datasketch import MinHashLSH
 
-from pipelines.minhash.banding import band_keys, choose_bands, collision_probability
-from pipelines.minhash.components import connected_components, distributed_components, union_find
-from pipelines.minhash.signatures import minhash_signatures
+from scalelab.pipelines.minhash.banding import band_keys, choose_bands, collision_probability
+from scalelab.pipelines.minhash.components import connected_components, distributed_components, union_find
+from scalelab.pipelines.minhash.signatures import minhash_signatures
 
 
 @pytest.mark.parametrize("threshold,num_perm", [(0.8, 128), (0.5, 128), (0.9, 256), (0.7, 64)])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.build import build_corpus
-from pipelines.minhash.signatures import shingles
+from scalelab.pipelines.build import build_corpus
+from scalelab.pipelines.minhash.signatures import shingles
 from tests.pipelines.test_build import folder_bytes, sample_config
 
 
@@ -66,8 +66,8 @@ def test_driver_and_distributed_components_agree(ray_local, tmp_path):
     build_corpus(sample_config(*base, "dedup.minhash.driver_max_edges=1"), tmp_path / "cluster")
     for folder in ("documents", "rejected", "stats"):
         assert folder_bytes(tmp_path / "driver", folder) == folder_bytes(tmp_path / "cluster", folder), folder
-    # A finished build keeps its stage records, not the intermediate documents.
-    assert not [p for p in (tmp_path / "driver" / "stage").rglob("*.parquet") if not p.name.endswith(".stats.parquet")]
+    # A finished build keeps its phase records, not the intermediate documents.
+    assert not [p for p in (tmp_path / "driver" / "phase").rglob("*.parquet") if not p.name.endswith(".stats.parquet")]
 
 
 def test_keep_longest_policy(ray_local, tmp_path):

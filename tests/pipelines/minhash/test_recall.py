@@ -12,11 +12,11 @@ import json
 
 import pytest
 
-from pipelines.config import MinHashConfig
-from pipelines.exact_dedup import text_hash
-from pipelines.minhash import near_dedup as N
-from pipelines.minhash.accuracy import jaccard_pairs, run_stage, score
-from pipelines.minhash.banding import bands_for_recall, choose_bands, collision_probability
+from scalelab.pipelines.config import MinHashConfig
+from scalelab.pipelines.exact_dedup import text_hash
+from scalelab.pipelines.minhash import near_dedup as N
+from scalelab.pipelines.minhash.accuracy import jaccard_pairs, run_stage, score
+from scalelab.pipelines.minhash.banding import bands_for_recall, choose_bands, collision_probability
 from tests.conftest import DATA
 
 SEEDS = (42, 0, 1, 2, 3)  # the default seed and four more: recall must not hinge on one draw

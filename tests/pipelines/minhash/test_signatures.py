@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from pipelines.minhash import signatures as S
+from scalelab.pipelines.minhash import signatures as S
 from tests.conftest import DATA, SAMPLE
 
 

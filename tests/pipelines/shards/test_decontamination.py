@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from pipelines.config import load_corpus_config
-from pipelines.shards.build_shards import build_shards, document_key
-from pipelines.shards.decontamination import ngram_hashes
-from pipelines.shards.manifest import read_manifest
-from scalelab.config_errors import ConfigError
+from scalelab.pipelines.config import load_corpus_config
+from scalelab.pipelines.shards.build_shards import build_shards, document_key
+from scalelab.pipelines.shards.decontamination import ngram_hashes
+from scalelab.core.manifest import read_manifest
+from scalelab.core.config import ConfigError
 from tests.pipelines.shards.test_shards import index, train_documents
 from tests.pipelines.test_build import sample_config
 
@@ -40,7 +40,7 @@ def documents(out: Path) -> dict[str, str]:
 
 def splits(out: Path) -> dict[str, set[str]]:
     m = read_manifest(out)
-    return {"validation": set(index(out, m["validation"]["index"])["id"].to_pylist()),
+    return {"validation": set(index(out, m.validation.index)["id"].to_pylist()),
             "train": {i for i, _ in train_documents(out, m)},
             "decontaminated": set(pq.read_table(out / "stats" / "decontaminated.parquet")["id"].to_pylist())}
 
@@ -59,7 +59,7 @@ def rebuild(out: Path, copy: Path, *overrides: str, extra: dict[str, str] | None
 
 def test_every_split_follows_the_rule(sample):
     m = read_manifest(sample)
-    d = m["decontamination"]
+    d = m.decontamination
     tok = Tokenizer.from_file(str(sample / "tokenizer.json"))
     grams = {i: set(ngram_hashes(np.array(tok.encode(t, add_special_tokens=False).ids), d["ngram"])
                     .tolist()) for i, t in documents(sample).items()}
@@ -83,7 +83,7 @@ def test_every_split_follows_the_rule(sample):
 
 def test_the_bulk_survives_where_any_shared_ngram_removed_much_more(sample, tmp_path):
     m = read_manifest(sample)
-    d, tokens = m["decontamination"], m["documents"]
+    d, tokens = m.decontamination, m.documents
     summary_tokens = json.loads((sample / "stats" / "shards.json").read_text())["tokens"]
     assert summary_tokens["decontaminated"] == d["tokens"]
     outside_validation = summary_tokens["train"] + d["tokens"]
@@ -91,9 +91,9 @@ def test_the_bulk_survives_where_any_shared_ngram_removed_much_more(sample, tmp_
     # The old rule: one shared 13-gram, however common, removed a document.
     old = rebuild(sample, tmp_path / "old", "shards.decontamination.min_overlap_fraction=1e-9",
                   "shards.decontamination.max_ngram_doc_frequency=1000000000", "shards.scales={20k: 20k}")
-    old_d = read_manifest(old)["decontamination"]
+    old_d = read_manifest(old).decontamination
     assert old_d["documents"] >= 3 * max(1, d["documents"]) and old_d["tokens"] > 3 * max(1, d["tokens"]), (old_d, d)
-    assert tokens["in"] == read_manifest(old)["documents"]["in"]
+    assert tokens["in"] == read_manifest(old).documents["in"]
 
 
 def lightly_edited(text: str) -> str:
@@ -104,11 +104,11 @@ def lightly_edited(text: str) -> str:
 
 def test_a_copied_validation_page_and_an_edited_copy_are_removed(sample, tmp_path):
     texts = documents(sample)
-    validation = index(sample, read_manifest(sample)["validation"]["index"])["id"].to_pylist()
+    validation = index(sample, read_manifest(sample).validation.index)["id"].to_pylist()
     urls = {r["id"]: r["url"] or "" for r in pq.read_table(sample / "documents", columns=["id", "url"]).to_pylist()}
     page = max((i for i in validation if "debian-handbook.info" in urls[i]), key=lambda i: len(texts[i]))
     # Ids whose keys sort after the whole validation set, so it stays the same set.
-    seed = read_manifest(sample)["seed"]
+    seed = read_manifest(sample).seed
     last = max(document_key(seed, i) for i in validation)
     names = (f"copy-{n}" for n in range(10_000) if document_key(seed, f"copy-{n}") > last)
     copy, edited = next(names), next(names)

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.config import DecontaminationConfig
-from pipelines.shards.decontamination import (
+from scalelab.pipelines.config import DecontaminationConfig
+from scalelab.pipelines.shards.decontamination import (
     ValidationNgrams,
     is_contaminated,
     ngram_hashes,

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scalelab.cli import app
+from scalelab.core.manifest import FORMAT_VERSION, Manifest
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -63,3 +64,19 @@ def test_train_names_the_file(tmp_path, case):
     assert res.exit_code == 2
     assert " ".join(one_line(res.output).split()).startswith(f"error: {folder / 'manifest.json'}: ")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_manifest_from_a_newer_scalelab_is_one_line(tmp_path):
+    folder = corpus(tmp_path, json.dumps({**GOOD, "format_version": FORMAT_VERSION + 1}))
+    res = runner.invoke(app, ["corpus", "verify", str(folder)])
+    assert res.exit_code == 2
+    line = " ".join(one_line(res.output).split())
+    assert f"format_version {FORMAT_VERSION + 1}" in line and "upgrade scalelab" in line
+
+
+def test_a_manifest_without_format_version_is_format_0_and_migrates(tmp_path):
+    """Corpora built before the version existed have the same fields: they load as the current format."""
+    folder = corpus(tmp_path, json.dumps(GOOD))
+    manifest = Manifest.load(folder)
+    assert manifest.format_version == FORMAT_VERSION
+    assert manifest.scales["10"].tokens == 10 and manifest.validation.path == "validation.arrow"

@@ -13,10 +13,10 @@ import pytest
 from tokenizers import Tokenizer
 from typer.testing import CliRunner
 
-from pipelines.shards.build_shards import ShardsError, build_shards
-from pipelines.shards.format import ShardReader
-from pipelines.shards.manifest import read_manifest, verify
-from pipelines.stats import read_stats
+from scalelab.pipelines.shards.build_shards import ShardsError, build_shards
+from scalelab.core.shard_format import ShardReader
+from scalelab.core.manifest import Manifest, read_manifest, verify
+from scalelab.pipelines.stats import read_stats
 from scalelab.cli import app
 from tests.pipelines.test_build import sample_config
 
@@ -27,8 +27,8 @@ def built(ray_local, sample_corpus):
     return SimpleNamespace(stats=read_stats(sample_corpus)), sample_corpus
 
 
-def stream(out: Path, manifest: dict) -> np.ndarray:
-    return np.concatenate([ShardReader(out / "shards" / s["path"]).all_tokens() for s in manifest["shards"]])
+def stream(out: Path, manifest: Manifest) -> np.ndarray:
+    return np.concatenate([ShardReader(out / "shards" / s.path).all_tokens() for s in manifest.shards])
 
 
 def index(out: Path, name: str) -> pa.Table:
@@ -39,15 +39,15 @@ def documents_by_id(out: Path) -> dict[str, str]:
     return {r["id"]: r["text"] for r in pq.read_table(out / "documents", columns=["id", "text"]).to_pylist()}
 
 
-def train_documents(out: Path, manifest: dict) -> list[tuple[str, np.ndarray]]:
+def train_documents(out: Path, manifest: Manifest) -> list[tuple[str, np.ndarray]]:
     """(id, tokens incl. end-of-document) of every training document, in stream order."""
     tokens = stream(out, manifest)
     docs, offset = [], 0
-    for s in manifest["shards"]:
-        idx = index(out, s["index"])
+    for s in manifest.shards:
+        idx = index(out, s.index)
         for start, n, doc_id in zip(idx["start"].to_pylist(), idx["tokens"].to_pylist(), idx["id"].to_pylist()):
             docs.append((doc_id, tokens[offset + start : offset + start + n]))
-        offset += s["tokens"]
+        offset += s.tokens
     return docs
 
 
@@ -56,29 +56,29 @@ def test_scales_are_nested_prefixes(built):
     m = read_manifest(out)
     full = stream(out, m)
     previous = None
-    for name, scale in sorted(m["scales"].items(), key=lambda kv: kv[1]["tokens"]):
-        parts = [ShardReader(out / "shards" / p).all_tokens() for p in scale["shards"]]
-        parts[-1] = parts[-1][: scale["last_shard_tokens"]]
+    for name, scale in sorted(m.scales.items(), key=lambda kv: kv[1].tokens):
+        parts = [ShardReader(out / "shards" / p).all_tokens() for p in scale.shards]
+        parts[-1] = parts[-1][: scale.last_shard_tokens]
         tokens = np.concatenate(parts)
-        assert len(tokens) == scale["tokens"] and np.array_equal(tokens, full[: len(tokens)])
+        assert len(tokens) == scale.tokens and np.array_equal(tokens, full[: len(tokens)])
         if previous is not None:
             assert np.array_equal(tokens[: len(previous)], previous), name
         previous = tokens
-    assert [s["tokens"] for s in sorted(m["scales"].values(), key=lambda s: s["tokens"])] == [20_000, 40_000, 80_000, 150_000]
+    assert [s.tokens for s in sorted(m.scales.values(), key=lambda s: s.tokens)] == [20_000, 40_000, 80_000, 150_000]
 
 
 def test_validation_and_training_are_disjoint(built):
     _, out = built
     m = read_manifest(out)
-    val = index(out, m["validation"]["index"])
+    val = index(out, m.validation.index)
     train = train_documents(out, m)
     assert not set(val["id"].to_pylist()) & {i for i, _ in train}
-    docs = m["documents"]
+    docs = m.documents
     assert docs["in"] == docs["validation"] + docs["train"] + docs["decontaminated"] == len(documents_by_id(out))
     # Which documents decontamination removed, and why: tests/pipelines/shards/test_decontamination.py.
     removed = pq.read_table(out / "stats" / "decontaminated.parquet")
-    assert removed.num_rows == docs["decontaminated"] == m["decontamination"]["documents"]
-    assert sum(removed["n_tokens"].to_pylist()) == m["decontamination"]["tokens"]
+    assert removed.num_rows == docs["decontaminated"] == m.decontamination["documents"]
+    assert sum(removed["n_tokens"].to_pylist()) == m.decontamination["tokens"]
     assert not set(removed["id"].to_pylist()) & ({i for i, _ in train} | set(val["id"].to_pylist()))
 
 
@@ -88,24 +88,24 @@ def test_round_trip_reproduces_the_documents_in_order(built):
     tok = Tokenizer.from_file(str(out / "tokenizer.json"))
     texts = documents_by_id(out)
     docs = train_documents(out, m)
-    assert len(docs) == m["documents"]["train"]
+    assert len(docs) == m.documents["train"]
     for doc_id, tokens in docs:
-        assert tokens[-1] == m["tokenizer"]["eod_id"]
+        assert tokens[-1] == m.tokenizer.eod_id
         assert tok.decode(tokens[:-1].tolist(), skip_special_tokens=False) == texts[doc_id]
 
 
 def test_plain_pyarrow_reads_the_shards(built):
     _, out = built
     m = read_manifest(out)
-    table = pa.ipc.open_file(pa.memory_map(str(out / "shards" / m["shards"][0]["path"]))).read_all()
-    assert table.schema.field("tokens").type == pa.uint16() and m["dtype"] == "uint16"
-    assert table.num_rows == m["shards"][0]["tokens"] == m["shard_tokens"]
-    reader = ShardReader(out / "shards" / m["shards"][0]["path"])
+    table = pa.ipc.open_file(pa.memory_map(str(out / "shards" / m.shards[0].path))).read_all()
+    assert table.schema.field("tokens").type == pa.uint16() and m.dtype == "uint16"
+    assert table.num_rows == m.shards[0].tokens == m.shard_tokens
+    reader = ShardReader(out / "shards" / m.shards[0].path)
     assert np.array_equal(reader.window(63_990, 10), table["tokens"].to_numpy()[63_990:64_000])
 
 
 def test_writer_and_reader_across_batches_and_shards(tmp_path):
-    from pipelines.shards.format import ShardWriter
+    from scalelab.core.shard_format import ShardWriter
 
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 60_000, n).astype(np.uint32) for n in (5, 130, 1, 77, 300, 2)]
@@ -154,9 +154,9 @@ def test_large_vocabulary_uses_uint32(built, tmp_path):
     (copy / "stats").mkdir()
     build_shards(sample_config(f"shards.tokenizer.path={tmp_path / 'big.json'}"), copy, result.stats.documents_kept)
     m = read_manifest(copy)
-    assert m["dtype"] == "uint32" and not m["tokenizer"]["trained"]
-    assert index(copy, m["shards"][0]["index"]).num_rows > 0
-    table = pa.ipc.open_file(pa.memory_map(str(copy / "shards" / m["shards"][0]["path"]))).read_all()
+    assert m.dtype == "uint32" and not m.tokenizer.trained
+    assert index(copy, m.shards[0].index).num_rows > 0
+    table = pa.ipc.open_file(pa.memory_map(str(copy / "shards" / m.shards[0].path))).read_all()
     assert table.schema.field("tokens").type == pa.uint32()
     texts = documents_by_id(copy)
     big = Tokenizer.from_file(str(copy / "tokenizer.json"))
@@ -170,12 +170,12 @@ def test_verify_catches_a_flipped_byte(built, tmp_path):
     copy = tmp_path / "flipped"
     shutil.copytree(out, copy)
     m = read_manifest(copy)
-    path = copy / "shards" / m["shards"][1]["path"]
+    path = copy / "shards" / m.shards[1].path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     problems = verify(copy)
-    assert any(m["shards"][1]["path"] in p and "sha256" in p for p in problems)
+    assert any(m.shards[1].path in p and "sha256" in p for p in problems)
     res = CliRunner().invoke(app, ["corpus", "verify", str(copy)])
     assert res.exit_code == 1 and "sha256 differs" in res.output
     assert CliRunner().invoke(app, ["corpus", "verify", str(out)]).exit_code == 0
@@ -201,7 +201,7 @@ def test_validation_by_document_count(built, tmp_path):
     build_shards(sample_config("shards.validation.documents=5", "shards.scales={10k: 10k}"), copy,
                  result.stats.documents_kept)
     m = read_manifest(copy)
-    assert m["documents"]["validation"] == m["validation"]["documents"] == 5
+    assert m.documents["validation"] == m.validation.documents == 5
     # The same five smallest-key documents open the token-budget validation set too.
-    first = index(out, read_manifest(out)["validation"]["index"])["id"].to_pylist()[:5]
-    assert index(copy, m["validation"]["index"])["id"].to_pylist() == first
+    first = index(out, read_manifest(out).validation.index)["id"].to_pylist()[:5]
+    assert index(copy, m.validation.index)["id"].to_pylist() == first

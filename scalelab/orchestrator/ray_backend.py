@@ -1,0 +1,87 @@
+"""Runs as Ray Train jobs: one `TorchTrainer` per run, its workers calling training's `train`.
+
+Ray Train creates the process group (gloo on CPUs, NCCL on GPUs) and `train` hands it to DeepSpeed.
+On a worker failure Ray Train restarts the worker group, up to `retries` times, and `train` resumes
+from the run's latest DeepSpeed checkpoint in its run folder, so that folder (`storage`) must be on
+storage every node reaches. Ray Train's own files go beside it, under `_ray_train/`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from scalelab.orchestrator.plan import RunSpec, SweepError
+from scalelab.orchestrator.sweep_config import SweepConfig
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    """The function every Ray Train worker runs: its runs one after another, each resumed if it has a
+    checkpoint. A run already complete (a restart of the group after a later run failed) is skipped,
+    so a lane of runs pays Ray Train's and the imports' start-up once."""
+    os.environ.update(config["env"])
+    import ray.train
+    import ray.train.torch
+
+    from scalelab.orchestrator.run_state import completed_summary, record_attempt
+    from scalelab.training.config import TrainConfig
+    from scalelab.training.trainer import train
+    from scalelab.training.worker import quiet_deepspeed
+
+    quiet_deepspeed()
+    for run in config["runs"]:
+        cfg = TrainConfig.model_validate(run)
+        if completed_summary(Path(cfg.output), cfg.name, cfg.experiment_hash()):
+            continue
+        if ray.train.get_context().get_world_rank() == 0:
+            record_attempt(Path(cfg.output), "ray")
+        train(cfg, resume=True, device=ray.train.torch.get_device())
+
+
+def worker_slots(sweep: SweepConfig) -> int:
+    """How many workers of this size the cluster's alive nodes can hold at once."""
+    import ray
+
+    r = sweep.resources
+    total = 0
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        res = node.get("Resources", {})
+        fit = res.get("CPU", 0) // r.cpus_per_worker
+        if r.use_gpu and r.gpus_per_worker > 0:
+            fit = min(fit, res.get("GPU", 0) // r.gpus_per_worker)
+        total += int(fit)
+    return total
+
+
+def runs_in_flight(sweep: SweepConfig, source: str) -> int:
+    """Concurrency the cluster can give; a SweepError if not even one run fits."""
+    r = sweep.resources
+    slots = worker_slots(sweep)
+    if slots < r.workers:
+        need = f"{r.cpus_per_worker:g} CPU" + (f" and {r.gpus_per_worker:g} GPU" if r.use_gpu else "")
+        raise SweepError(f"{source}: resources.workers: a run needs {r.workers} workers of {need} each; "
+                         f"this cluster can place at most {slots} at once")
+    return max(1, min(sweep.concurrency, slots // r.workers))
+
+
+def launch_ray(specs: list[RunSpec], sweep: SweepConfig, env: dict[str, str]) -> None:
+    """Run these runs, in order, in one Ray Train job; raises when one fails past its retries."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    r = sweep.resources
+    resources = {"CPU": r.cpus_per_worker}
+    if r.use_gpu:
+        resources["GPU"] = r.gpus_per_worker
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"runs": [spec.config.model_dump(mode="json") for spec in specs], "env": env},
+        torch_config=TorchConfig(backend="nccl" if r.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=r.workers, use_gpu=r.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(name=specs[0].run_id, storage_path=str(specs[0].run_dir.parent / "_ray_train"),
+                             failure_config=FailureConfig(max_failures=sweep.retries)),
+    )
+    trainer.fit()
