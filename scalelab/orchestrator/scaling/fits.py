@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +14,7 @@ from scalelab.orchestrator.scaling.finite_json import dumps, finite
 from scalelab.orchestrator.scaling.fit import LawFit, fit_law
 from scalelab.orchestrator.scaling.laws import CHINCHILLA, DATA, KAPLAN_DATA, KAPLAN_ND, data_constrained_law
 from scalelab.orchestrator.scaling.points import Points, PointsError
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json, write_parquet
 
 LAWS = ("data", "kaplan", "chinchilla", "kaplan-nd", "data-constrained")
 
@@ -36,13 +36,7 @@ def fit(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level:
     if law not in LAWS:
         raise PointsError(f"--law {law}: must be one of {', '.join(LAWS)}")
     if law in ("data", "kaplan"):
-        form = DATA if law == "data" else KAPLAN_DATA
-        fits = []
-        for n in np.unique(points.params):
-            part = fit_law(form, points.subset(points.params == n), bootstrap, seed, ci_level)
-            part.group = float(n)
-            fits.append(part)
-        return fits
+        return per_size_fits(points, law, bootstrap, seed, ci_level)
     if law in ("chinchilla", "kaplan-nd"):
         return [fit_law(CHINCHILLA if law == "chinchilla" else KAPLAN_ND, points, bootstrap, seed, ci_level)]
     repeated = bool((points.epochs > 1.0 + 1e-9).any())
@@ -51,6 +45,25 @@ def fit(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level:
         result.notes.insert(0, "no run repeated its data (all epochs <= 1): R* is fixed at Muennighoff et al.'s 15.4 "
                             "and the fit equals the Chinchilla form")
     return [result]
+
+
+def per_size_fits(points: Points, law: str, bootstrap: int = 100, seed: int = 0, ci_level: float = 0.95,
+                  skipped: Optional[list[str]] = None) -> list[LawFit]:
+    """A data law (`data` or `kaplan`) fitted to each model size. A size that can't be fitted raises,
+    or, given `skipped`, is noted there and the other sizes go on."""
+    form = DATA if law == "data" else KAPLAN_DATA
+    fits = []
+    for n in np.unique(points.params):
+        try:
+            part = fit_law(form, points.subset(points.params == n), bootstrap, seed, ci_level)
+        except PointsError as exc:
+            if skipped is None:
+                raise
+            skipped.append(f"{law} law for N = {n:.4g}: {exc}")
+            continue
+        part.group = float(n)
+        fits.append(part)
+    return fits
 
 
 def fits_table(fits: list[LawFit]) -> pa.Table:
@@ -73,13 +86,11 @@ def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
         old = pq.read_table(path)
         keep = [r for r in old.to_pylist() if r["law"] not in laws]
         table = pa.concat_tables([pa.Table.from_pylist(keep, schema=FITS_SCHEMA), table])
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    write_parquet(path, table)
     doc_path = report_dir / "fits.json"
     doc = _read_fits_json(doc_path) if doc_path.is_file() else {}
     doc.update({law: [f.to_json(with_samples=True) for f in fits if f.law == law] for law in laws})
-    with atomic_path(doc_path) as tmp:
-        Path(tmp).write_text(dumps(doc, indent=1) + "\n")
+    write_json(doc_path, doc, dumps=dumps, indent=1)
 
 
 def _read_fits_json(path: Path) -> dict[str, Any]:

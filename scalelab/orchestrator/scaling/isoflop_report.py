@@ -27,7 +27,7 @@ from scalelab.orchestrator.scaling.isoflop_compare import Comparison, compare, f
 from scalelab.orchestrator.scaling.isoflop_fit import IsoFlopFit, PowerLaw, fit_isoflop
 from scalelab.orchestrator.scaling.isoflop_plot import isoflop_plot
 from scalelab.orchestrator.scaling.isoflop_points import RULE_6N, isoflop_points
-from scalelab.core.atomic import atomic_path
+from scalelab.core.atomic import write_json, write_parquet
 
 LAW = "isoflop"
 ISOFLOP_FILE = "isoflop.parquet"
@@ -91,16 +91,13 @@ def write_isoflop(report_dir: Path, result: IsoFlopFit, comparison: Optional[Com
     kept = [r for r in pq.read_table(fits_path).to_pylist() if r["law"] != LAW] if fits_path.is_file() else []
     rows = kept + _law_rows("a", "G_N", result.params_law, result.ci_level) \
         + _law_rows("b", "G_D", result.tokens_law, result.ci_level)
-    with atomic_path(fits_path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=FITS_SCHEMA), tmp)
+    write_parquet(fits_path, pa.Table.from_pylist(rows, schema=FITS_SCHEMA))
     doc_path = report_dir / "fits.json"
     doc = json.loads(doc_path.read_text()) if doc_path.is_file() else {}
     doc[LAW] = {**result.to_json(), "approach3": comparison.to_json() if comparison else None}
-    with atomic_path(doc_path) as tmp:
-        Path(tmp).write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(doc_path, doc, indent=1)
     table_path = report_dir / ISOFLOP_FILE
-    with atomic_path(table_path) as tmp:
-        pq.write_table(pa.Table.from_pylist(_budget_rows(result, comparison), schema=ISOFLOP_SCHEMA), tmp)
+    write_parquet(table_path, pa.Table.from_pylist(_budget_rows(result, comparison), schema=ISOFLOP_SCHEMA))
     return table_path
 
 

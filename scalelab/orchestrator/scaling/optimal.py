@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scalelab.orchestrator.scaling.laws import predict_loss
+
 # Hoffmann et al. (2022), approach 3, as published.
 HOFFMANN_2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 # Besiroglu et al. (2024), "Chinchilla Scaling: A replication attempt": approach 3 refitted to the
@@ -22,6 +24,6 @@ def compute_optimal(c: dict[str, float], flops: float) -> dict[str, Any]:
     g = (alpha * a / (beta * b)) ** (1.0 / (alpha + beta))
     n = g * (flops / 6.0) ** (beta / (alpha + beta))
     d = (flops / 6.0) ** (alpha / (alpha + beta)) / g
-    loss = c["E"] + a / n ** alpha + b / d ** beta
+    loss = float(predict_loss("chinchilla", c, n, d))
     return {"flops": flops, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": loss,
             "n_exponent": beta / (alpha + beta), "d_exponent": alpha / (alpha + beta)}

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from scalelab.orchestrator.scaling import plots
 from scalelab.orchestrator.scaling.answer import data_answer, joint_sentence, sentence
 from scalelab.orchestrator.scaling.fit import LawFit
-from scalelab.orchestrator.scaling.fits import fit, write_fits
+from scalelab.orchestrator.scaling.fits import fit, per_size_fits, write_fits
 from scalelab.orchestrator.scaling.isoflop_report import IsoFlopReport, isoflop_html, isoflop_report
 from scalelab.orchestrator.scaling.points import Metric, Points, PointsError, load_points
 
@@ -91,13 +91,9 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
 
 
 def _data_fits(points: Points, bootstrap: int, seed: int, notes: list[str]) -> list[LawFit]:
-    fits = []
-    for n in np.unique(points.params):
-        try:
-            fits += fit(points.subset(points.params == n), "data", bootstrap, seed)
-            fits[-1].notes = [x for x in fits[-1].notes if x not in points.notes]  # said once, above
-        except PointsError as exc:
-            notes.append(f"data law for N = {n:.4g}: {exc}")
+    fits = per_size_fits(points, "data", bootstrap, seed, skipped=notes)
+    for f in fits:
+        f.notes = [x for x in f.notes if x not in points.notes]  # said once, above
     return fits
 
 

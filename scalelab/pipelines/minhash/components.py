@@ -14,15 +14,22 @@ Nodes are int64. The result maps every node that has an edge to the smallest nod
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 
-def union_find(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, labels) for every node with an edge: label = smallest node of its component."""
+class Components(NamedTuple):
+    """Every node with an edge, and its component's label (the component's smallest node)."""
+
+    nodes: np.ndarray
+    labels: np.ndarray
+
+
+def union_find(edges: np.ndarray) -> Components:
+    """Components of the edges, on the driver."""
     if len(edges) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return Components(np.empty(0, np.int64), np.empty(0, np.int64))
     nodes, inverse = np.unique(edges.ravel(), return_inverse=True)
     parent = np.arange(len(nodes))
     pairs = inverse.reshape(-1, 2)
@@ -44,7 +51,7 @@ def union_find(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             else:
                 parent[ra] = rb
     roots = np.array([find(i) for i in range(len(nodes))])
-    return nodes, nodes[roots]
+    return Components(nodes, nodes[roots])
 
 
 def _group_min(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -121,8 +128,8 @@ def _round_task(k: int, step: str, *pieces: np.ndarray):
 
 
 def connected_components(edges: np.ndarray, num_partitions: int = 8, driver_max_edges: int = 100_000,
-                         max_rounds: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, labels): label = smallest node of the component, for every node with an edge."""
+                         max_rounds: int = 200) -> Components:
+    """Components of the edges: on the driver when they are few, else as Ray tasks."""
     edges = canonical(np.asarray(edges, dtype=np.int64).reshape(-1, 2))
     if len(edges) <= driver_max_edges:
         return union_find(edges)
@@ -175,11 +182,11 @@ def distributed_components(edge_chunks: list, num_partitions: int, max_rounds: i
     # a large step, i.e. in both directions, so canonical() folds them back.
     final = canonical(np.concatenate(ray.get([p for part in pieces for p in part])))
     if len(final) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return Components(np.empty(0, np.int64), np.empty(0, np.int64))
     roots = np.unique(final[:, 1])
     nodes = np.concatenate([final[:, 0], roots])
     labels = np.concatenate([final[:, 1], roots])
     order = np.argsort(nodes, kind="stable")
     nodes, labels = nodes[order], labels[order]
     first = np.r_[True, nodes[1:] != nodes[:-1]]
-    return nodes[first], labels[first]
+    return Components(nodes[first], labels[first])

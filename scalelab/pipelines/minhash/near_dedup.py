@@ -20,6 +20,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +42,7 @@ from scalelab.pipelines.minhash.components import (
     distributed_components,
     union_find,
 )
-from scalelab.pipelines.minhash.signatures import shingle_hashes, signatures_of_hashes
+from scalelab.pipelines.minhash.signatures import Shingles, shingle_hashes, signatures_of_hashes
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -165,14 +166,14 @@ def bucket_edges(k: int, all_pairs_up_to: int, *pieces: dict[str, np.ndarray]):
 
 
 # ------------------------------------------------------------------------------ 3. verify
-def _lookup(shingles: dict[str, np.ndarray], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenated shingle hashes of `wanted` nodes, with their ranges."""
+def _lookup(shingles: dict[str, np.ndarray], wanted: np.ndarray) -> Shingles:
+    """The shingle hashes of the `wanted` nodes."""
     order = np.argsort(shingles["node"])
     pos = order[np.searchsorted(shingles["node"], wanted, sorter=order)]
     starts, ends = shingles["ranges"][pos], shingles["ranges"][pos + 1]
     hashes = (np.concatenate([shingles["hashes"][s:e] for s, e in zip(starts, ends)])
               if len(wanted) else np.empty(0, np.uint64))
-    return hashes, np.r_[0, np.cumsum(ends - starts)].astype(np.int64)
+    return Shingles(hashes, np.r_[0, np.cumsum(ends - starts)].astype(np.int64))
 
 
 def attach_first(k: int, num_edge_pieces: int, *pieces):
@@ -332,7 +333,14 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
     return result
 
 
-def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dict]:
+class NearDuplicates(NamedTuple):
+    """What near_find hands on: the documents to drop and the phase's figures."""
+
+    table: pa.Table   # id, cluster_id, file of each near-duplicate to drop
+    figures: dict     # banding, counts and seconds per step, for the build's stats
+
+
+def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
     """Signatures, buckets, verification, components and keepers as Ray tasks: the table of
     near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
     mh = cfg.dedup.minhash
@@ -400,4 +408,4 @@ def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> tuple[pa.Table, dic
     figures["duplicates"] = duplicates.num_rows
     figures["clusters"] = len(set(duplicates["cluster_id"].to_pylist()))
     lap("keepers")
-    return duplicates, figures
+    return NearDuplicates(duplicates, figures)

@@ -18,9 +18,17 @@ import struct
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
+
+
+class Shingles(NamedTuple):
+    """The 64-bit shingle hashes of several documents, concatenated; document i's are
+    hashes[ranges[i]:ranges[i + 1]]."""
+
+    hashes: np.ndarray
+    ranges: np.ndarray
 
 MERSENNE61 = np.uint64((1 << 61) - 1)
 
@@ -108,7 +116,7 @@ def _encode(texts: Sequence[str], prepare=normalize) -> tuple[np.ndarray, np.nda
     return buf, offsets
 
 
-def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(texts: Sequence[str], ngram: int) -> Shingles:
     """64-bit hashes of every document's shingles, and each document's range in them."""
     lib = _kernel()
     if lib is None:
@@ -124,7 +132,7 @@ def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.nda
     lib.scalelab_shingle_hashes(_ptr(buf, ctypes.c_uint8), _ptr(offsets, ctypes.c_int64), len(texts), ngram,
                                 _ptr(table, ctypes.c_uint8), _ptr(scratch, ctypes.c_uint64), len(scratch),
                                 _ptr(hashes, ctypes.c_uint64), _ptr(ranges, ctypes.c_int64))
-    return hashes[: ranges[-1]], ranges
+    return Shingles(hashes[: ranges[-1]], ranges)
 
 
 def minhash_signatures(texts: Sequence[str], num_perm: int = 128, ngram: int = 5, seed: int = 42) -> np.ndarray:
@@ -169,7 +177,7 @@ def _fnv1a(word: bytes) -> int:
     return h
 
 
-def _shingle_hashes_numpy(buf: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def _shingle_hashes_numpy(buf: np.ndarray, offsets: np.ndarray, ngram: int) -> Shingles:
     data = buf.tobytes()
     out: list[np.ndarray] = []
     ranges = [0]
@@ -189,7 +197,7 @@ def _shingle_hashes_numpy(buf: np.ndarray, offsets: np.ndarray, ngram: int) -> t
         out.append(_fmix64(h))
         ranges.append(ranges[-1] + count)
     hashes = np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
-    return hashes, np.array(ranges, dtype=np.int64)
+    return Shingles(hashes, np.array(ranges, dtype=np.int64))
 
 
 def _mulmod61(a: np.ndarray, h: np.ndarray) -> np.ndarray:
