@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
-import gzip
 import os
 import resource
 import sys
@@ -25,28 +23,12 @@ sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard
 
 import numpy as np  # noqa: E402
 
-from scalelab.pipelines.config import CleanConfig, ExtractConfig, MinHashConfig  # noqa: E402
+from scalelab.pipelines.config import MinHashConfig  # noqa: E402
 from scalelab.pipelines.minhash import near_dedup as N  # noqa: E402
 from scalelab.pipelines.minhash.banding import band_keys  # noqa: E402
 from scalelab.pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
 from scalelab.pipelines.minhash.signatures import datasketch_signatures, minhash_signatures, shingles  # noqa: E402
-from scalelab.pipelines.schema import new_document  # noqa: E402
-from scalelab.pipelines.steps.clean import Clean  # noqa: E402
-from scalelab.pipelines.steps.extract import Extract  # noqa: E402
-
-
-def load_texts(corpora: Path) -> list[str]:
-    texts = []
-    extract, clean = Extract(ExtractConfig()), Clean(CleanConfig())
-    for p in sorted(glob.glob(str(corpora / "html/debian-handbook/*/*.html"))):
-        raw = Path(p).read_bytes()
-        d = new_document(id=p, source=p, content_type="text/html", raw=raw, raw_bytes=len(raw))
-        if extract(d) is None and clean(d) is None:
-            texts.append(d["text"])
-    texts += [Path(p).read_text(encoding="utf-8", errors="replace") for p in sorted(glob.glob(str(corpora / "text/shakespeare/*.txt")))]
-    if not texts:  # no shared corpora: the repository's sample
-        texts = [gzip.open(p, "rt").read() for p in sorted((REPO / "data/sample/texts").glob("*.gz"))]
-    return texts
+from bench.real_texts import handbook_texts  # noqa: E402
 
 
 def mb(texts: list[str]) -> float:
@@ -129,7 +111,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"))
     args = ap.parse_args()
-    texts = load_texts(Path(args.corpora))
+    texts = handbook_texts(Path(args.corpora), with_books=True)
     print(f"machine: {os.cpu_count()} CPU cores")
     bench_signatures(texts)
     import ray

@@ -14,8 +14,6 @@ figures are per core.
 from __future__ import annotations
 
 import argparse
-import glob
-import gzip
 import importlib.util
 import sys
 import time
@@ -24,24 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard library's
 
-from scalelab.pipelines.config import CleanConfig, ExtractConfig, LanguageConfig  # noqa: E402
-from scalelab.pipelines.schema import new_document  # noqa: E402
-from scalelab.pipelines.steps.clean import Clean  # noqa: E402
-from scalelab.pipelines.steps.extract import Extract  # noqa: E402
+from scalelab.pipelines.config import LanguageConfig  # noqa: E402
 from scalelab.pipelines.steps.language import LanguageId, detection_text  # noqa: E402
-
-
-def load_texts(corpora: Path) -> list[str]:
-    texts = []
-    extract, clean = Extract(ExtractConfig()), Clean(CleanConfig())
-    for p in sorted(glob.glob(str(corpora / "html/debian-handbook/*/*.html"))):
-        raw = Path(p).read_bytes()
-        d = new_document(id=p, source=p, content_type="text/html", raw=raw, raw_bytes=len(raw))
-        if extract(d) is None and clean(d) is None:
-            texts.append(d["text"])
-    if not texts:  # no shared corpora: the repository's sample
-        texts = [gzip.open(p, "rt").read() for p in sorted((REPO / "data/sample/texts").glob("*.gz"))]
-    return texts
+from bench.real_texts import handbook_texts  # noqa: E402
 
 
 def mb(texts: list[str]) -> float:
@@ -101,7 +84,7 @@ def main() -> None:
     ap.add_argument("--prefix-chars", type=int, nargs="+", default=[2000, 10000])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    texts = load_texts(Path(args.corpora))
+    texts = handbook_texts(Path(args.corpora))
     for prefix_chars in args.prefix_chars:
         bench(texts, prefix_chars, args.seed)
     print("\n'differ': documents whose label or score (rounded to 6, as a build records it) differs from "
