@@ -52,6 +52,7 @@ from scalelab.pipelines.schema import STREAM_SCHEMA, Document, to_stream_table
 from scalelab.pipelines.shards.build_shards import ShardsResult, build_shards
 from scalelab.pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from scalelab.pipelines.steps import Step, build_steps, run_steps
+from scalelab.pipelines.unit_plan import plan_units
 
 BUILD_KIND = "corpus build"
 BUILD_CONFIG = "build_config.json"
@@ -101,29 +102,6 @@ def finish_documents(docs: list[Document], cfg: CorpusConfig, partitions: int) -
                 doc["text"] = doc["metadata"] = None
         doc["partition"] = exact_dedup.partition_of(digest, partitions)
     return to_stream_table(docs)
-
-
-def estimated_cost(f: InputFile) -> float:
-    """Rough work to process a file, for balancing only: text costs more per byte than HTML,
-    and compressed bytes expand about fourfold."""
-    compressed = f.uri.endswith((".gz", ".zst")) or f.type == "parquet"
-    return f.size * (4 if compressed else 1) * (1 if f.type in ("warc", "html") else 3)
-
-
-def plan_read_units(files: list[InputFile], num_units: int) -> list[list[InputFile]]:
-    """Group files into units of similar cost (largest first, each to the lightest unit).
-
-    Output never depends on this grouping (partitions are sorted by id); it only keeps one
-    unit of big text files from running long after the others finish.
-    """
-    num_units = max(1, min(num_units, len(files)))
-    units: list[list[InputFile]] = [[] for _ in range(num_units)]
-    load = [0.0] * num_units
-    for f in sorted(files, key=lambda f: (-estimated_cost(f), f.index)):
-        i = min(range(num_units), key=lambda k: (load[k], k))
-        units[i].append(f)
-        load[i] += estimated_cost(f) + 1
-    return [sorted(u, key=lambda f: f.index) for u in units if u]
 
 
 # ---------------------------------------------------------------------------------- starting
@@ -254,8 +232,8 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
     process = Phase(out, "process")
     plan = process.ensure_plan(lambda: {
         "partitions": num_partitions(cfg, files),
-        "units": [{"name": f"unit-{i:05d}", "files": [f.to_dict() for f in u]} for i, u in enumerate(
-            plan_read_units(files, max(4 * cluster_cpus(), math.ceil(sum(f.size for f in files) / (cfg.output.unit_input_mb * 2**20)))))],
+        "units": [{"name": f"unit-{i:05d}", "files": [f.to_dict() for f in u]}
+                  for i, u in enumerate(plan_units(files, cluster_cpus(), cfg.output.unit_input_mb))],
     })
     parts = plan["partitions"]
     task = ray.remote(max_retries=3)(process_unit)

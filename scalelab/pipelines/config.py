@@ -290,10 +290,11 @@ class ShardsConfig(Section):
 class OutputConfig(Section):
     dir: Optional[str] = None
     # Hash partitions of the final shuffle, and so the number of document files.
-    # "auto": one per `partition_input_mb` of input. Never depends on the cluster size,
-    # so outputs are identical whatever the number of workers.
+    # "auto": one per `partition_input_mb` of input, so the dedup, rewrite and tokenize tasks grow
+    # in number (not in size) with the input. Never depends on the cluster size, so outputs are
+    # identical whatever the number of workers.
     num_partitions: int | Literal["auto"] = "auto"
-    partition_input_mb: PositiveInt = 1024
+    partition_input_mb: PositiveInt = 64
     write_rejected: bool = False
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     # Documents per block flowing between phases.

@@ -53,6 +53,11 @@ class InputFile:
     url_field: Optional[str] = None
     date_field: Optional[str] = None
     metadata: bool = True
+    # A part of a large WARC (readers/warc_index.py): the records starting in [start, end), and
+    # their uncompressed bytes; the whole file when end is None and start is 0.
+    start: int = 0
+    end: Optional[int] = None
+    read_bytes: Optional[int] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -100,6 +100,21 @@ def test_same_config_gives_identical_bytes(sample_build, tmp_path):
     assert again.stats.summary() == result.stats.summary()
 
 
+def test_warcs_read_in_parts_give_identical_bytes(sample_build, tmp_path, monkeypatch):
+    from scalelab.core.build_units import PHASE_ROOT
+    from scalelab.pipelines import unit_plan
+
+    _, out = sample_build
+    monkeypatch.setattr(unit_plan, "MIN_PART_BYTES", 64 * 1024)  # the sample's WARCs are small
+    build_corpus(sample_config("output.write_rejected=true"), tmp_path / "parts")
+    plan = json.loads((tmp_path / "parts" / PHASE_ROOT / "process" / "plan.json").read_text())
+    handbook = sorted((f for u in plan["units"] for f in u["files"] if f["key"].endswith("handbook.warc.gz")),
+                      key=lambda f: f["start"])
+    assert len(handbook) > 2 and handbook[0]["start"] == 0 and handbook[-1]["end"] is None
+    for folder in ("documents", "rejected", "stats", "shards"):
+        assert folder_bytes(out, folder) == folder_bytes(tmp_path / "parts", folder), folder
+
+
 def test_every_malformed_archive_runs_through(ray_local, tmp_path):
     cfg = CorpusConfig(inputs=[InputSpec(path=str(DATA / "warc"), type="warc")], shards={"enabled": False})
     result = build_corpus(cfg, tmp_path / "warcs")

@@ -112,8 +112,10 @@ def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
         return
     with stream:
         is_arc = file_head(f.uri).startswith(b"filedesc://")
+        if f.start:
+            stream.seek(f.start)  # a record starts here (readers/warc_index.py); warcio's offsets stay absolute
         it = ArchiveIterator(stream, arc2warc=True, check_digests=False)
-        last = 0  # offset of the last record read
+        last = f.start  # offset of the last record read
         while True:
             try:
                 record = next(it)
@@ -126,10 +128,14 @@ def read_warc(f: InputFile, cfg: ExtractConfig) -> Iterator[dict[str, Any]]:
             payload, error = _read_payload(record, cfg.max_bytes)
             missing = _missing_bytes(record)
             offset = last = it.get_record_offset()
+            if f.end is not None and offset >= f.end:
+                return  # the next part's first record
             if missing != 0:
                 yield _cut_record(f, record, offset, missing, payload, is_arc)
             else:
                 yield _record_document(f, record, offset, payload, error, cfg, is_arc)
+        if f.end is not None:
+            return  # only the last part of a file judges what follows its last record
         end = it.offset  # where the next record would start: the file's end if nothing is left
         size = _file_size(stream, f)
         if size > end:
