@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
+try:  # the regex parser, to read ftfy's badness regex
+    from re import _constants as sre_constants, _parser as sre_parse
+except ImportError:  # Python 3.10
+    import sre_constants, sre_parse  # type: ignore[no-redef]
+
 import ftfy
+from ftfy import fixes
+from ftfy.badness import BADNESS_RE
+from ftfy.chardata import CONTROL_CHARS
 
 from scalelab.pipelines.config import CleanConfig
 from scalelab.pipelines.steps import Rejection
@@ -19,24 +28,94 @@ _MOJIBAKE_ONLY = ftfy.TextFixerConfig(
     fix_character_width=False, normalization=None, explain=False,
 )
 
-# ftfy costs about a second per MB, and its own badness test half that, so it only sees text that
-# shows a sign of mojibake: a UTF-8 lead byte decoded as cp1252/Latin-1 (Â..ô) or cp1251 (В..Я, а..п)
-# followed by a decoded continuation byte, C1 control characters, or U+FFFD. Clean text in any
-# script has none of these pairs, so it passes untouched at regex speed.
-_CP1252_CONTINUATION = "\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178"
-_CP1251_CONTINUATION = "\u0402-\u040f\u0452-\u045f\u0490\u0491\u0401\u0451\u0404\u0454\u0406\u0407\u0456\u0457\u0408\u0458\u0405\u0455\u2116\u2018-\u2026\u20ac\u2122\u00a0-\u00bb"
-_MOJIBAKE_HINT_RE = re.compile(
-    f"[\u00c2-\u00f4][{_CP1252_CONTINUATION}]|[\u0412-\u042f\u0430-\u043f][{_CP1251_CONTINUATION}]|[\u0080-\u009f\ufffd\x1b]"
-)
-_CONTROL_CHARS = {c: None for c in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0xFEFF)}
-_LINE_BREAKS = {0x2028: "\n", 0x2029: "\n", 0x0085: "\n", 0x0C: "\n"}
+# ftfy repairs an encoding only where its badness regex matches (per line); what else it does
+# (C1 controls, line breaks, surrogates, terminal escapes, control characters) is a chain of
+# character-level fixes that ftfy applies per line, repeated until nothing changes. So a text goes
+# through ftfy whole only if the regex could match. The regex is 37 alternatives, each needing a
+# character from each of some classes that hold no ASCII: only the alternatives whose classes all
+# meet the text's distinct characters are searched, each alone, which is a set operation at C
+# speed for most texts. The others get ftfy's own chain of fixes on the whole text, skipping fixes
+# with nothing to fix: ftfy's output byte for byte (tests/pipelines/test_clean_conformance.py).
+_CHARACTER_FIXES = (fixes.fix_c1_controls, fixes.fix_line_breaks, fixes.fix_surrogates,
+                    fixes.remove_terminal_escapes, fixes.remove_control_chars)
+# What the chain acts on: C1 controls, \r and Unicode line breaks, surrogates, ESC, control characters.
+_NEEDS_CHARACTER_FIXES = re.compile(
+    r"[\x80-\x9f\r\u2028\u2029\ud800-\udfff\x1b" + "".join(f"\\U{c:08x}" for c in sorted(CONTROL_CHARS)) + "]")
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    """One alternative of ftfy's badness regex, and the classes a match needs a character of."""
+
+    pattern: re.Pattern
+    needs: tuple[frozenset[str], ...]
+
+    def may_match(self, chars: set[str]) -> bool:
+        return all(not c.isdisjoint(chars) for c in self.needs)
+
+
+def _required_classes(pattern: str) -> tuple[frozenset[str], ...]:
+    """The character sets of the pattern's mandatory single-character items without ASCII."""
+    classes = []
+    for op, arg in sre_parse.parse(pattern, re.VERBOSE):
+        chars: set[str] = set()
+        if op is sre_constants.LITERAL:
+            chars = {chr(arg)}
+        elif op is sre_constants.IN:
+            for item_op, item in arg:
+                if item_op is sre_constants.LITERAL:
+                    chars.add(chr(item))
+                elif item_op is sre_constants.RANGE:
+                    chars.update(chr(c) for c in range(item[0], item[1] + 1))
+                else:  # a category (\s, \w) or a negation: no finite set
+                    chars = set()
+                    break
+        if chars and all(ord(c) > 0x7F for c in chars):
+            classes.append(frozenset(chars))
+    return tuple(classes)
+
+
+def _badness_alternatives() -> list[_Alternative]:
+    """ftfy's badness regex cut at its top-level `|` lines, each alternative multi-line (ftfy
+    judges each line alone, so `^` is any line's start). If the cut does not give the parser's
+    alternatives, the regex stays whole and always runs."""
+    pieces = re.split(r"\n\s*\|\s*\n", BADNESS_RE.pattern)
+    (op, (_, parsed)), = list(sre_parse.parse(BADNESS_RE.pattern, BADNESS_RE.flags))
+    if op is not sre_constants.BRANCH or len(pieces) != len(parsed):
+        pieces = [BADNESS_RE.pattern]
+    flags = BADNESS_RE.flags | re.MULTILINE
+    return [_Alternative(re.compile(p, flags), _required_classes(p) if len(pieces) > 1 else ()) for p in pieces]
+
+
+_ALTERNATIVES = _badness_alternatives()
+
+
+def _may_hold_mojibake(text: str) -> bool:
+    if text.isascii():
+        return False
+    chars = set(text)
+    return any(a.may_match(chars) and a.pattern.search(text) for a in _ALTERNATIVES)
+
+
+def _character_fixes(text: str) -> str:
+    if not _NEEDS_CHARACTER_FIXES.search(text):
+        return text  # every fix of the chain would leave it as it is
+    while True:
+        before = text
+        for fix in _CHARACTER_FIXES:
+            text = fix(text)
+        if text == before:
+            return text
 
 
 def fix_mojibake(text: str) -> str:
-    if _MOJIBAKE_HINT_RE.search(text):
-        return ftfy.fix_text(text, _MOJIBAKE_ONLY)
-    # What ftfy would still do to clean text: drop control characters, unify line breaks.
-    return text.translate(_LINE_BREAKS).translate(_CONTROL_CHARS)
+    if not _may_hold_mojibake(text):
+        fixed = _character_fixes(text)
+        if fixed == text or not _may_hold_mojibake(fixed):
+            return fixed
+    return ftfy.fix_text(text, _MOJIBAKE_ONLY)
+
+
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
