@@ -1,9 +1,10 @@
 """A web-sized WARC made of real pages: the shared corpora's Debian handbook (1,270 HTML pages in
 ten languages, 26 MB), written as HTTP response records, copy after copy.
 
-Copy 0 is the pages as they are. Every later copy is a mirror: another host, and each page lightly
-edited (its title and one added sentence name the mirror), so exact dedup keeps the copies and
-near-dedup has real work to do, as on the web. Deterministic: the same arguments give the same bytes.
+Records carry `WARC-Identified-Payload-Type` as Common Crawl's do. Copy 0 is the pages as they
+are. Every later copy is a mirror: another host, and each page lightly edited (its title and one
+added sentence name the mirror), so exact dedup keeps the copies and near-dedup has real work to
+do, as on the web. Deterministic: the same arguments give the same bytes.
 
     python bench/web_warc.py OUT.warc.gz --copies 10
 """
@@ -43,24 +44,27 @@ def mirrored(html: bytes, copy: int) -> bytes:
 
 
 def write_web_warc(out: Path, copies: int, corpora: Path = CORPORA) -> int:
-    """Write `copies` copies of the handbook as one gzipped WARC; returns its size in bytes."""
+    """Write `copies` copies of the handbook as one gzipped WARC; returns the HTML bytes in it."""
     pages = handbook_pages(corpora)
     out.parent.mkdir(parents=True, exist_ok=True)
+    html_bytes = 0
     with open(out, "wb") as fh:
         writer = WARCWriter(fh, gzip=True)
         for copy in range(copies):
             host = "debian-handbook.info" if copy == 0 else f"mirror{copy}.debian-handbook.info"
             for name, html in pages:
                 body = mirrored(html, copy)
+                html_bytes += len(body)
                 http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                                    ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
                 record = writer.create_warc_record(f"https://{host}/browse/{name}", "response",
                                                    payload=io.BytesIO(body), http_headers=http,
-                                                   warc_headers_dict={"WARC-Date": DATE})
+                                                   warc_headers_dict={"WARC-Date": DATE,
+                                                                      "WARC-Identified-Payload-Type": "text/html"})
                 # warcio stamps a random record id; a fixed one keeps the file deterministic.
                 record.rec_headers.replace_header("WARC-Record-ID", f"<urn:uuid:scalelab-{copy:04d}-{name}>")
                 writer.write_record(record)
-    return out.stat().st_size
+    return html_bytes
 
 
 def main() -> None:
@@ -68,8 +72,8 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--copies", type=int, default=10)
     args = ap.parse_args()
-    size = write_web_warc(args.out, args.copies)
-    print(f"{args.out}: {args.copies} copies, {size / 2**20:.1f} MB")
+    html = write_web_warc(args.out, args.copies)
+    print(f"{args.out}: {args.copies} copies, {html / 1e6:.1f} MB of HTML, {args.out.stat().st_size / 1e6:.1f} MB on disk")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""CPU seconds and peak memory of a process and everything it starts (Ray's raylet, GCS, workers).
+
+A thread samples the process tree every `interval` seconds:
+- CPU: user + system seconds of every process seen, each counted from its first sample (or from
+  zero if it started after the meter), so work done before `start()` is not counted;
+- memory: the sum of PSS over the tree (proportional set size: pages shared between processes, such
+  as Ray's object store, count once in total, not once per process), and its peak.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass
+class Usage:
+    wall_s: float
+    cpu_s: float
+    peak_pss_mb: float
+
+    def cores_busy(self, cores: int) -> float:
+        return self.cpu_s / (self.wall_s * cores)
+
+
+class ProcessTreeMeter:
+    def __init__(self, root: int | None = None, interval: float = 0.5):
+        self.root = psutil.Process(root or os.getpid())
+        self.interval = interval
+        self._base: dict[tuple[int, float], float] = {}
+        self._last: dict[tuple[int, float], float] = {}
+        self._peak_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self.root] + self.root.children(recursive=True)
+        except psutil.Error:
+            return [self.root]
+
+    def _sample(self, first: bool = False) -> None:
+        pss = 0
+        for p in self._tree():
+            try:
+                with p.oneshot():
+                    key = (p.pid, p.create_time())
+                    t = p.cpu_times()
+                    cpu = t.user + t.system
+                    pss += p.memory_full_info().pss
+            except psutil.Error:
+                continue
+            if first:
+                self._base[key] = cpu
+            self._base.setdefault(key, 0.0)
+            self._last[key] = cpu
+        self._peak_pss = max(self._peak_pss, pss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> "ProcessTreeMeter":
+        self._sample(first=True)
+        self._peak_pss = 0
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def stop(self) -> Usage:
+        self._sample()
+        wall = time.perf_counter() - self._t0
+        self._stop.set()
+        self._thread.join()
+        cpu = sum(self._last[k] - self._base[k] for k in self._last)
+        return Usage(wall_s=wall, cpu_s=cpu, peak_pss_mb=self._peak_pss / 2**20)
