@@ -4,7 +4,8 @@
    scalelab's batched signature stage (compiled kernel) on the same documents; MB/s and the ratio.
 2. Later steps at 1x and 4x the input (the 4x copies are edited every 40th word, so they are near
    duplicates of each other): banding, candidate pairs, verification, connected components
-   (driver union-find and large-star/small-star on a local 2-CPU Ray), and peak RSS.
+   (driver union-find and large-star/small-star on a local 2-CPU Ray), the guarded clusters
+   (components checked against their keepers, minhash/guard.py) and peak RSS.
 
     python bench/dedup.py [--corpora ../shared/corpora]
 """
@@ -24,7 +25,9 @@ sys.path[0] = str(REPO)  # not bench/: its tokenize.py would shadow the standard
 import numpy as np  # noqa: E402
 
 from scalelab.pipelines.config import MinHashConfig  # noqa: E402
+from scalelab.pipelines.minhash import guard  # noqa: E402
 from scalelab.pipelines.minhash import near_dedup as N  # noqa: E402
+from scalelab.pipelines.minhash.accuracy import cluster  # noqa: E402
 from scalelab.pipelines.minhash.banding import band_keys  # noqa: E402
 from scalelab.pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
 from scalelab.pipelines.minhash.signatures import datasketch_signatures, minhash_signatures, shingles  # noqa: E402
@@ -90,9 +93,14 @@ def bench_steps(texts: list[str], factor: int) -> None:
     t = time.perf_counter()
     hashes, ranges = shingle_hashes(docs, mh.ngram)
     sh = {"node": nodes, "ranges": ranges, "hashes": hashes}
-    attached = N.attach_first(1, 1, edges, sh)
-    verified = N.verify_edges(mh.threshold, 1, attached[0], sh)
+    verified = N.verify_edges(mh.threshold, 1, *N.send_candidates(1, 1, edges, sh), sh)
     timings["verify"] = time.perf_counter() - t
+    t = time.perf_counter()
+    info = {"node": nodes, "id": np.array([f"{i:08d}" for i in range(len(docs))], dtype=object),
+            "length": np.array([len(d) for d in docs], dtype=np.int64), "file": np.zeros(len(docs), np.int64)}
+    groups = cluster(mh, verified, info, sh)
+    timings["components + guard"] = time.perf_counter() - t
+    stats = guard.statistics(groups, mh.verify_component_size)
     t = time.perf_counter()
     union_find(canonical(verified))
     timings["components (driver)"] = time.perf_counter() - t
@@ -105,6 +113,9 @@ def bench_steps(texts: list[str], factor: int) -> None:
     for name, sec in timings.items():
         print(f"  {name:<26}{sec:8.3f} s")
     print(f"  peak RSS so far: {rss:.0f} MB")
+    print(f"  components: {stats.components} (largest {stats.largest}, sizes {stats.size_histogram}); "
+          f"{stats.checked} checked against their keeper, {stats.split} split, "
+          f"{stats.members_split_off} members split off, {stats.rounds} rounds")
 
 
 def main() -> None:
