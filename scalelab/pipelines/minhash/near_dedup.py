@@ -3,10 +3,11 @@
     phase/exact_kept/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
                       ─► buckets (per partition): members of a bucket become edges (every pair in a
                          small bucket when verifying, consecutive members otherwise)
-                      ─► verify (optional): attach both documents' shingles, keep edges with true
-                         Jaccard >= threshold
+                      ─► verify (optional): keep edges with true Jaccard >= threshold (pair_similarity.py)
                       ─► connected components (driver union-find, or large-star/small-star on Ray)
-                      ─► keepers (per partition of cluster labels): one survivor per cluster by policy
+                      ─► keepers (per home partition of components): one survivor per cluster by policy,
+                         components of verify_component_size or more checked against it member by
+                         member and split where they are chains (guard.py, rounds of pair checks)
                       ─► rewrite (per file): documents/part-P without the duplicates, and the accounting
 
 Every step holds one partition of its data; only counts and the small per-partition drop lists
