@@ -290,3 +290,37 @@ void scalelab_minhash(const uint64_t *hashes, const int64_t *shingle_offsets, in
 void scalelab_reduce61(uint64_t *hashes, int64_t n) {
     for (int64_t i = 0; i < n; i++) hashes[i] %= MERSENNE61;
 }
+
+/* Exact Jaccard similarity of the shingle sets of document pairs. Pair i compares document
+ * index_a[i] of a (hashes_a[ranges_a[d] .. ranges_a[d + 1]]) with document index_b[i] of b; a hash
+ * repeated in a document counts once. Both documents' hashes go into one open-addressing table,
+ * tagged by side (1: a, 2: b, 3: both), which gives the union and the intersection in time linear
+ * in the two documents: no sorting. `keys` and `tags` hold `capacity` slots, a power of two at
+ * least twice the largest pair's hash count. Shingle hashes are mixed already, so their low bits
+ * index the table. out[i] = intersection / union (0 for two empty documents). */
+void scalelab_pair_jaccard(const uint64_t *hashes_a, const int64_t *ranges_a, const int64_t *index_a,
+                           const uint64_t *hashes_b, const int64_t *ranges_b, const int64_t *index_b,
+                           int64_t num_pairs, uint64_t *keys, uint8_t *tags, int64_t capacity, double *out) {
+    for (int64_t i = 0; i < num_pairs; i++) {
+        const uint64_t *a = hashes_a + ranges_a[index_a[i]], *b = hashes_b + ranges_b[index_b[i]];
+        int64_t na = ranges_a[index_a[i] + 1] - ranges_a[index_a[i]];
+        int64_t nb = ranges_b[index_b[i] + 1] - ranges_b[index_b[i]];
+        uint64_t size = 2;
+        while (size < (uint64_t)(2 * (na + nb)) && size < (uint64_t)capacity) size <<= 1;
+        const uint64_t mask = size - 1;
+        for (uint64_t s = 0; s < size; s++) tags[s] = 0;
+        int64_t uni = 0, inter = 0;
+        for (int64_t j = 0; j < na; j++) {
+            uint64_t slot = a[j] & mask;
+            while (tags[slot] && keys[slot] != a[j]) slot = (slot + 1) & mask;
+            if (!tags[slot]) { keys[slot] = a[j]; tags[slot] = 1; uni++; }
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            uint64_t slot = b[j] & mask;
+            while (tags[slot] && keys[slot] != b[j]) slot = (slot + 1) & mask;
+            if (!tags[slot]) { keys[slot] = b[j]; tags[slot] = 2; uni++; }
+            else if (tags[slot] == 1) { tags[slot] = 3; inter++; }
+        }
+        out[i] = uni ? (double)inter / (double)uni : 0.0;
+    }
+}

@@ -222,6 +222,7 @@ def statistics(g: Groups, min_size: int) -> ComponentStats:
     histogram: dict[str, int] = {}
     for s in sizes.tolist():
         histogram[size_bin(s)] = histogram.get(size_bin(s), 0) + 1
-    return ComponentStats(components=len(labels), largest=int(sizes.max()), members=len(g.node),
-                          size_histogram=histogram, checked=int((sizes >= min_size).sum()),
-                          split=int(split_components.sum()), members_split_off=int(off.sum()), rounds=g.rounds)
+    stats = ComponentStats(components=len(labels), largest=int(sizes.max()), members=len(g.node),
+                           size_histogram=histogram, checked=int((sizes >= min_size).sum()),
+                           split=int(split_components.sum()), members_split_off=int(off.sum()), rounds=g.rounds)
+    return ComponentStats.merge([stats])  # the histogram in size order

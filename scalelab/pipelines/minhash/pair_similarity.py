@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ctypes
+
 import numpy as np
 
 from scalelab.pipelines.minhash.components import _partition_of
-from scalelab.pipelines.minhash.signatures import Shingles
+from scalelab.pipelines.minhash.signatures import Shingles, _kernel, _ptr  # the compiled kernel
 
 ShinglePiece = dict[str, np.ndarray]  # node, ranges (into hashes), hashes: as near_dedup.sign_file writes them
 
@@ -56,7 +58,7 @@ class Pairs:
 @dataclass
 class PairsWithFirsts:
     """Pairs on their way to the second documents' partition, with the first documents' shingle
-    sets (sorted, unique), one per distinct first document (`firsts`, sorted)."""
+    hashes, once per distinct first document (`firsts`, sorted)."""
 
     pairs: Pairs
     firsts: np.ndarray
@@ -82,21 +84,14 @@ def concat_shingles(pieces: tuple[ShinglePiece, ...]) -> ShinglePiece:
             "hashes": np.concatenate([p["hashes"] for p in pieces])}
 
 
-def shingle_sets(shingles: ShinglePiece, wanted: np.ndarray) -> Shingles:
-    """The sorted, unique shingle hashes of each of the `wanted` nodes, in that order."""
+def shingles_of(shingles: ShinglePiece, wanted: np.ndarray) -> Shingles:
+    """The shingle hashes of each of the `wanted` nodes, in that order."""
     order = np.argsort(shingles["node"], kind="stable")
     pos = order[np.searchsorted(shingles["node"], wanted, sorter=order)]
-    sets = [np.unique(shingles["hashes"][shingles["ranges"][p]:shingles["ranges"][p + 1]]) for p in pos.tolist()]
-    counts = np.array([len(s) for s in sets], dtype=np.int64)
-    hashes = np.concatenate(sets) if sets else np.empty(0, np.uint64)
-    return Shingles(hashes, np.r_[0, np.cumsum(counts)].astype(np.int64))
-
-
-def _subset(sets: Shingles, rows: np.ndarray) -> Shingles:
-    counts = sets.ranges[rows + 1] - sets.ranges[rows]
-    hashes = (np.concatenate([sets.hashes[sets.ranges[r]:sets.ranges[r + 1]] for r in rows.tolist()])
-              if len(rows) else np.empty(0, np.uint64))
-    return Shingles(hashes, np.r_[0, np.cumsum(counts)].astype(np.int64))
+    starts, ends = shingles["ranges"][pos], shingles["ranges"][pos + 1]
+    hashes = (np.concatenate([shingles["hashes"][s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+              if len(wanted) else np.empty(0, np.uint64))
+    return Shingles(hashes, np.r_[0, np.cumsum(ends - starts)].astype(np.int64))
 
 
 def send_firsts(k: int, num_pair_pieces: int, *pieces) -> tuple[PairsWithFirsts, ...]:
@@ -104,24 +99,48 @@ def send_firsts(k: int, num_pair_pieces: int, *pieces) -> tuple[PairsWithFirsts,
     pieces. Returns one PairsWithFirsts per partition of the second documents."""
     pairs = Pairs.concat(list(pieces[:num_pair_pieces]))
     shingles = concat_shingles(pieces[num_pair_pieces:])
-    firsts = np.unique(pairs.first)
-    sets = shingle_sets(shingles, firsts)  # each distinct first document's set is built once
-    destination = _partition_of(pairs.second, k)
     out = []
-    for piece in pairs.split(destination, k):
-        mine = np.unique(piece.first)
-        out.append(PairsWithFirsts(piece, mine, _subset(sets, np.searchsorted(firsts, mine))))
+    for piece in pairs.split(_partition_of(pairs.second, k), k):
+        firsts = np.unique(piece.first)
+        out.append(PairsWithFirsts(piece, firsts, shingles_of(shingles, firsts)))
     return tuple(out)
 
 
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+def pair_jaccard(a: Shingles, index_a: np.ndarray, b: Shingles, index_b: np.ndarray) -> np.ndarray:
+    """Jaccard similarity of the shingle sets of documents a[index_a[i]] and b[index_b[i]]: in the
+    compiled kernel (a hash table per pair, linear in the two documents), else with numpy (sorted sets)."""
+    lib = _kernel()
+    if lib is None:
+        sets_a = [_sorted_unique(a.hashes[a.ranges[d]:a.ranges[d + 1]]) for d in range(len(a.ranges) - 1)]
+        sets_b = [_sorted_unique(b.hashes[b.ranges[d]:b.ranges[d + 1]]) for d in range(len(b.ranges) - 1)]
+        return np.array([_jaccard_sorted(sets_a[i], sets_b[j]) for i, j in zip(index_a.tolist(), index_b.tolist())],
+                        dtype=np.float64)
+    index_a, index_b = (np.ascontiguousarray(i, dtype=np.int64) for i in (index_a, index_b))
+    longest = int(np.diff(a.ranges).max(initial=0) + np.diff(b.ranges).max(initial=0))
+    capacity = 1 << max(1, (2 * longest - 1).bit_length())
+    keys, tags = np.empty(capacity, np.uint64), np.empty(capacity, np.uint8)
+    out = np.empty(len(index_a), np.float64)
+    a_hashes, b_hashes = (np.ascontiguousarray(x.hashes, dtype=np.uint64) for x in (a, b))
+    a_ranges, b_ranges = (np.ascontiguousarray(x.ranges, dtype=np.int64) for x in (a, b))
+    lib.scalelab_pair_jaccard(_ptr(a_hashes, ctypes.c_uint64), _ptr(a_ranges, ctypes.c_int64), _ptr(index_a, ctypes.c_int64),
+                              _ptr(b_hashes, ctypes.c_uint64), _ptr(b_ranges, ctypes.c_int64), _ptr(index_b, ctypes.c_int64),
+                              len(index_a), _ptr(keys, ctypes.c_uint64), _ptr(tags, ctypes.c_uint8), capacity,
+                              _ptr(out, ctypes.c_double))
+    return out
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    s = np.sort(values)  # not np.unique: numpy 2's hashes first and costs several times more here
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
+def _jaccard_sorted(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted arrays of unique values."""
     if len(a) > len(b):
         a, b = b, a
     if len(a) == 0:
         return 0.0
-    at = np.searchsorted(b, a)
-    np.minimum(at, len(b) - 1, out=at)
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
     inter = int(np.count_nonzero(b[at] == a))
     return inter / (len(a) + len(b) - inter)
 
@@ -136,11 +155,7 @@ def similarities(num_received: int, *pieces) -> Similarities:
         if not len(pairs):
             continue
         seconds = np.unique(pairs.second)
-        second_sets = shingle_sets(shingles, seconds)
-        fi = np.searchsorted(piece.firsts, pairs.first).tolist()
-        si = np.searchsorted(seconds, pairs.second).tolist()
-        fr, sr = piece.sets.ranges, second_sets.ranges
-        values.append(np.array([jaccard(piece.sets.hashes[fr[f]:fr[f + 1]], second_sets.hashes[sr[s]:sr[s + 1]])
-                                for f, s in zip(fi, si)], dtype=np.float64))
+        values.append(pair_jaccard(piece.sets, np.searchsorted(piece.firsts, pairs.first),
+                                   shingles_of(shingles, seconds), np.searchsorted(seconds, pairs.second)))
         all_pairs.append(pairs)
     return Similarities(Pairs.concat(all_pairs), np.concatenate(values) if values else np.empty(0, np.float64))

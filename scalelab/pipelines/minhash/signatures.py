@@ -89,6 +89,8 @@ def _kernel() -> ctypes.CDLL | None:
                                                 ctypes.c_int64, u64p, i64p]
         lib.scalelab_minhash.argtypes = [u64p, i64p, ctypes.c_int64, u64p, u64p, ctypes.c_int64, u64p]
         lib.scalelab_reduce61.argtypes = [u64p, ctypes.c_int64]
+        lib.scalelab_pair_jaccard.argtypes = [u64p, i64p, i64p, u64p, i64p, i64p, ctypes.c_int64, u64p, u8p,
+                                              ctypes.c_int64, ctypes.POINTER(ctypes.c_double)]
         lib.scalelab_simd_level.argtypes = [ctypes.c_int]
         lib.scalelab_simd_level.restype = ctypes.c_int
         return lib
