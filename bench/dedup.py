@@ -32,7 +32,7 @@ from scalelab.pipelines.minhash.accuracy import cluster  # noqa: E402
 from scalelab.pipelines.minhash.banding import band_keys  # noqa: E402
 from scalelab.pipelines.minhash.components import canonical, distributed_components, union_find  # noqa: E402
 from scalelab.pipelines.minhash.signatures import (  # noqa: E402
-    datasketch_signatures, minhash_signatures, shingles, simd_level)
+    datasketch_signatures, minhash_signatures, shingle_hashes, shingles, signatures_of_hashes, simd_level)
 from bench.real_texts import handbook_texts  # noqa: E402
 
 
@@ -80,49 +80,38 @@ def perturb(text: str, copy: int) -> str:
 
 
 def bench_steps(texts: list[str], factor: int) -> None:
-
     docs = [perturb(t, c) if c else t for c in range(factor) for t in texts]
     mh = MinHashConfig()
     bands, rows = N.banding_of(mh)
-    k = 4
-    timings = {}
-    t = time.perf_counter()
-    sigs = minhash_signatures(docs, mh.num_perm, mh.ngram, mh.seed)
-    timings["signatures"] = time.perf_counter() - t
-    t = time.perf_counter()
-    keys = band_keys(sigs, bands, rows)
-    timings["banding"] = time.perf_counter() - t
     nodes = np.arange(len(docs), dtype=np.int64)
-    bucket = {"band": np.tile(np.arange(bands, dtype=np.int64), len(docs)), "key": keys.ravel().view(np.int64),
-              "node": np.repeat(nodes, bands)}
-    t = time.perf_counter()
-    out = N.bucket_edges(1, N.ALL_PAIRS_BUCKET, bucket)
-    edges = out[1]
-    timings["pairs"] = time.perf_counter() - t
-    from scalelab.pipelines.minhash.signatures import shingle_hashes
-
-    t = time.perf_counter()
-    hashes, ranges = shingle_hashes(docs, mh.ngram)
-    sh = {"node": nodes, "ranges": ranges, "hashes": hashes}
-    verified = N.verify_edges(mh.threshold, 1, *N.send_candidates(1, 1, edges, sh), sh)
-    timings["verify"] = time.perf_counter() - t
-    t = time.perf_counter()
     info = {"node": nodes, "id": np.array([f"{i:08d}" for i in range(len(docs))], dtype=object),
             "length": np.array([len(d) for d in docs], dtype=np.int64), "file": np.zeros(len(docs), np.int64)}
-    groups = cluster(mh, verified, info, sh)
-    timings["components + guard"] = time.perf_counter() - t
-    stats = guard.statistics(groups, mh.verify_component_size)
-    t = time.perf_counter()
-    union_find(canonical(verified))
-    timings["components (driver)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    distributed_components([verified], k)
-    timings["components (Ray, 4 parts)"] = time.perf_counter() - t
+    got, timings = {}, {}
+
+    def step(name: str, fn) -> None:
+        timings[name] = timed(lambda: got.__setitem__(name, fn()))
+
+    # In a build, sign_file hashes the shingles once for the signatures and the verification.
+    step("shingle hashes", lambda: shingle_hashes(docs, mh.ngram))
+    hashes, ranges = got["shingle hashes"]
+    sh = {"node": nodes, "ranges": ranges, "hashes": hashes}
+    step("signatures (from hashes)", lambda: signatures_of_hashes(hashes, ranges, mh.num_perm, mh.seed))
+    step("banding", lambda: band_keys(got["signatures (from hashes)"], bands, rows))
+    bucket = {"band": np.tile(np.arange(bands, dtype=np.int64), len(docs)),
+              "key": got["banding"].ravel().view(np.int64), "node": np.repeat(nodes, bands)}
+    step("pairs", lambda: N.bucket_edges(1, N.ALL_PAIRS_BUCKET, bucket)[1])
+    edges = got["pairs"]
+    step("verify", lambda: N.verify_edges(mh.threshold, 1, *N.send_candidates(1, 1, edges, sh), sh))
+    verified = got["verify"]
+    step("components + guard", lambda: cluster(mh, verified, info, sh))
+    step("components (driver)", lambda: union_find(canonical(verified)))
+    step("components (Ray, 4 parts)", lambda: distributed_components([verified], 4))
+    stats = guard.statistics(got["components + guard"], mh.verify_component_size)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n{factor}x input: {len(docs)} documents, {mb(docs):.1f} MB, {len(edges)} candidate edges, "
-          f"{len(verified)} verified (bands={bands}, rows={rows})")
-    for name, sec in timings.items():
-        print(f"  {name:<26}{sec:8.3f} s")
+          f"{len(verified)} verified (bands={bands}, rows={rows}); seconds wall / CPU of this process:")
+    for name, (wall, cpu) in timings.items():
+        print(f"  {name:<27}{wall:8.3f} {cpu:8.3f}")
     print(f"  peak RSS so far: {rss:.0f} MB")
     print(f"  components: {stats.components} (largest {stats.largest}, sizes {stats.size_histogram}); "
           f"{stats.checked} checked against their keeper, {stats.split} split, "
