@@ -19,6 +19,9 @@
 
 #define MERSENNE61 ((uint64_t)0x1FFFFFFFFFFFFFFFULL)
 
+/* signatures.KERNEL_VERSION: raised whenever a function's arguments or results change. */
+int scalelab_kernel_version(void) { return 2; }
+
 static inline uint64_t fmix64(uint64_t k) {
     k ^= k >> 33; k *= 0xFF51AFD7ED558CCDULL;
     k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;

@@ -77,11 +77,21 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- the compiled kernel
+# What _kernel.c's scalelab_kernel_version returns; raised whenever a function's meaning changes,
+# so that a stale build (a checkout updated without rebuilding) is refused, not misread.
+KERNEL_VERSION = 2
+
+
 @lru_cache(maxsize=1)
 def _kernel() -> ctypes.CDLL | None:
     here = Path(__file__).parent
     for path in sorted(here.glob("_kernel*.so")) + sorted(here.glob("_kernel*.pyd")):
         lib = ctypes.CDLL(str(path))
+        if not hasattr(lib, "scalelab_kernel_version") or lib.scalelab_kernel_version() != KERNEL_VERSION:
+            warnings.warn(f"{path}: a MinHash kernel from another scalelab version (rebuild it: pip install -e ., "
+                          "or build_ext --inplace); using the exact numpy version, several times slower",
+                          RuntimeWarning, stacklevel=3)
+            return None
         u64p, i64p, u8p = (ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int64),
                            ctypes.POINTER(ctypes.c_uint8))
         lib.scalelab_shingle_hashes.argtypes = [u8p, i64p, ctypes.c_int64, ctypes.c_int64,
