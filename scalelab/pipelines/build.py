@@ -269,6 +269,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
             "near_dedup": None if near is None else {
                 "bands": near.bands, "rows": near.rows, "candidate_edges": near.candidate_edges,
                 "verified_edges": near.verified_edges, "clusters": near.clusters, "duplicates": near.duplicates,
+                "components": near.components,
                 "seconds": {k: round(v, 3) for k, v in near.seconds.items()},
             },
             "resumed_units": resumed,

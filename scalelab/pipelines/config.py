@@ -187,6 +187,11 @@ class MinHashConfig(Section):
     recall_at_threshold: Fraction = 0.98
     # Which copy of a cluster survives: the smallest id, or the longest text.
     keep: Literal["smallest_id", "longest"] = "smallest_id"
+    # Components of at least this many documents are checked member by member against the copy
+    # kept (exact Jaccard >= threshold); those below split off into clusters of their own, so a
+    # chain of pairs does not become one cluster (minhash/guard.py). A component of two is one
+    # verified pair. None: components are clusters as they are.
+    verify_component_size: Optional[PositiveInt] = 3
     # Components of graphs up to this many edges are found in the driver; larger ones on the cluster.
     driver_max_edges: PositiveInt = 200_000
     # Hash partitions of the bucket, verification and component steps.

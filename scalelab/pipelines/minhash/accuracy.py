@@ -10,14 +10,17 @@ Scores, for a threshold t (a "true pair" has exact Jaccard >= t):
 - pair precision: pairs in one cluster that are true pairs (clusters are transitive, so a chain
   A~B~C puts A, C together even when J(A, C) < t);
 - document recall / precision: documents with a true partner that are in a cluster, and the reverse;
-- drop precision: dropped documents whose cluster's survivor is a true partner.
+- drop precision: dropped documents whose cluster's survivor is a true partner;
+- residual pairs: true pairs whose documents both survive (the duplication left in the output).
+  With the guard (guard.py), clusters are stars around their survivor, so a true pair can end in
+  two clusters (pair recall falls) without either document surviving beside its duplicate.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -29,7 +32,9 @@ import pyarrow.parquet as pq
 from scalelab.pipelines.config import MinHashConfig
 from scalelab.pipelines.minhash import near_dedup as N
 from scalelab.pipelines.minhash.banding import Banding
+from scalelab.pipelines.minhash import guard
 from scalelab.pipelines.minhash.components import canonical, union_find
+from scalelab.pipelines.minhash.pair_similarity import send_firsts
 from scalelab.pipelines.minhash.signatures import shingles
 
 
@@ -61,7 +66,8 @@ class StageRun:
 
 
 def run_stage(texts: Sequence[str], mh: MinHashConfig, banding: Banding, all_pairs_up_to: int) -> StageRun:
-    """Sign, bucket, verify (when mh.verify) and cluster `texts` in this process, one partition."""
+    """Sign, bucket, verify (when mh.verify), cluster and guard (when mh.verify_component_size)
+    `texts` in this process, one partition, through the functions the stage's Ray tasks run."""
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "part-00000.parquet"
@@ -75,18 +81,29 @@ def run_stage(texts: Sequence[str], mh: MinHashConfig, banding: Banding, all_pai
     seconds["buckets"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if mh.verify:
-        attached = N.attach_first(1, 1, edges, shingle[0])
-        edges = N.verify_edges(mh.threshold, 1, attached[0], shingle[0])
+        edges = N.verify_edges(mh.threshold, 1, *N.send_candidates(1, 1, edges, shingle[0]), shingle[0])
     seconds["verify"] = time.perf_counter() - clock
-    nodes, labels = union_find(canonical(edges))
+    clock = time.perf_counter()
+    groups = cluster(mh, edges, info, shingle[0] if shingle else None)
+    seconds["guard"] = time.perf_counter() - clock
+    # Every document in a cluster of two or more, labelled by its keeper's index.
     index = {int(node): i for i, node in enumerate(info["node"])}
-    by_node = dict(zip(nodes.tolist(), labels.tolist()))
-    # union_find labels by the smallest node hash; relabel each cluster by its smallest index.
-    members = defaultdict(list)
-    for node, label in by_node.items():
-        members[label].append(index[node])
-    clusters = {i: min(group) for group in members.values() for i in group}
+    keepers = [index[int(kp)] for kp in groups.keeper.tolist()]
+    sizes = Counter(keepers)
+    clusters = {index[int(node)]: kp for node, kp in zip(groups.node.tolist(), keepers) if sizes[kp] > 1}
     return StageRun(labels=clusters, candidate_pairs=int(candidates), verified_pairs=len(edges), seconds=seconds)
+
+
+def cluster(mh: MinHashConfig, edges: np.ndarray, info: dict, shingles: dict | None) -> guard.Groups:
+    """Components of the edges, then the guard's rounds (near_dedup.find_duplicates, K = 1)."""
+    nodes, labels = union_find(canonical(edges))
+    (members,) = N.attach_info(1, {"node": nodes, "label": labels}, info)
+    min_size = mh.verify_component_size or float("inf")
+    groups, proposed, pairs = N.guard_start(mh.keep, min_size, 0, 1, 1, members, edges)
+    while proposed:
+        (checked,) = N.check_for_homes(1, 1, *send_firsts(1, 1, pairs, shingles), shingles)
+        groups, proposed, pairs = N.guard_round(min_size, mh.threshold, 0, 1, groups, checked)
+    return groups
 
 
 @dataclass
@@ -97,6 +114,7 @@ class Accuracy:
     doc_recall: float
     doc_precision: float
     drop_precision: float
+    residual_pairs: float
 
 
 def score(labels: dict[int, int], truth: dict[tuple[int, int], float], threshold: float) -> Accuracy:
@@ -109,6 +127,7 @@ def score(labels: dict[int, int], truth: dict[tuple[int, int], float], threshold
     true_docs = {d for p in true_pairs for d in p}
     found_docs = set(labels)
     drops = [(min(d, label), max(d, label)) for d, label in labels.items() if d != label]
+    dropped = {d for d, label in labels.items() if d != label}
 
     def share(hits: int, total: int) -> float:
         return hits / total if total else 1.0
@@ -120,4 +139,5 @@ def score(labels: dict[int, int], truth: dict[tuple[int, int], float], threshold
         doc_recall=share(len(true_docs & found_docs), len(true_docs)),
         doc_precision=share(len(true_docs & found_docs), len(found_docs)),
         drop_precision=share(sum(p in true_pairs for p in drops), len(drops)),
+        residual_pairs=sum(a not in dropped and b not in dropped for a, b in true_pairs) / max(1, len(true_pairs)),
     )

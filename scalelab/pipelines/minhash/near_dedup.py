@@ -3,10 +3,11 @@
     phase/exact_kept/part-P ─► sign (per file): signatures, band keys, shingles, scattered by bucket / node
                       ─► buckets (per partition): members of a bucket become edges (every pair in a
                          small bucket when verifying, consecutive members otherwise)
-                      ─► verify (optional): attach both documents' shingles, keep edges with true
-                         Jaccard >= threshold
+                      ─► verify (optional): keep edges with true Jaccard >= threshold (pair_similarity.py)
                       ─► connected components (driver union-find, or large-star/small-star on Ray)
-                      ─► keepers (per partition of cluster labels): one survivor per cluster by policy
+                      ─► keepers (per home partition of components): one survivor per cluster by policy,
+                         components of verify_component_size or more checked against it member by
+                         member and split where they are chains (guard.py, rounds of pair checks)
                       ─► rewrite (per file): documents/part-P without the duplicates, and the accounting
 
 Every step holds one partition of its data; only counts and the small per-partition drop lists
@@ -16,9 +17,10 @@ Documents are graph nodes by a 64-bit hash of their id: ids must be unique withi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,7 +44,9 @@ from scalelab.pipelines.minhash.components import (
     distributed_components,
     union_find,
 )
-from scalelab.pipelines.minhash.signatures import Shingles, shingle_hashes, signatures_of_hashes
+from scalelab.pipelines.minhash import guard
+from scalelab.pipelines.minhash.pair_similarity import Pairs, PairsWithFirsts, Similarities, send_firsts, similarities
+from scalelab.pipelines.minhash.signatures import shingle_hashes, signatures_of_hashes
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -62,6 +66,7 @@ class NearDedupResult:
     verified_edges: int = 0
     duplicates: int = 0
     clusters: int = 0
+    components: dict = field(default_factory=dict)  # guard.ComponentStats as a dict
     seconds: dict[str, float] = field(default_factory=dict)
     resumed_units: dict[str, int] = field(default_factory=dict)
 
@@ -91,23 +96,10 @@ def _concat(pieces: tuple[dict[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
 
 
-def _concat_shingles(pieces: tuple[dict[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
-    """Merge (node, ranges, hashes) pieces: each piece's ranges start at 0, so shift them."""
-    pieces = [p for p in pieces if p and len(p["node"])]
-    if not pieces:
-        return {"node": np.empty(0, np.int64), "ranges": np.zeros(1, np.int64), "hashes": np.empty(0, np.uint64)}
-    ranges, base = [np.zeros(1, np.int64)], 0
-    for p in pieces:
-        ranges.append(p["ranges"][1:] + base)
-        base += int(p["ranges"][-1])
-    return {"node": np.concatenate([p["node"] for p in pieces]), "ranges": np.concatenate(ranges),
-            "hashes": np.concatenate([p["hashes"] for p in pieces])}
-
-
 # ------------------------------------------------------------------------------ 1. sign
 def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: int, k: int):
     """Returns k bucket pieces (band, key, node), k info pieces (node, id, length, file), and,
-    when verifying, k shingle pieces (node, ranges into hashes, hashes), each split by partition."""
+    when verifying or guarding, k shingle pieces (node, ranges into hashes, hashes), each split by partition."""
     table = pq.read_table(path, columns=["id", "text"])
     ids = table["id"].to_pylist()
     texts = table["text"].to_pylist()
@@ -126,7 +118,7 @@ def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: i
             "file": np.full(len(ids), file_index, dtype=np.int64)}
     node_part = _partition_of(nodes, k).astype(np.int64)
     out = [*_split(bucket, bucket_part, k), *_split(info, node_part, k)]
-    if mh.verify:
+    if mh.verify or mh.verify_component_size is not None:
         for i in range(k):
             members = np.flatnonzero(node_part == i)
             counts = np.diff(ranges)[members]
@@ -166,54 +158,21 @@ def bucket_edges(k: int, all_pairs_up_to: int, *pieces: dict[str, np.ndarray]):
 
 
 # ------------------------------------------------------------------------------ 3. verify
-def _lookup(shingles: dict[str, np.ndarray], wanted: np.ndarray) -> Shingles:
-    """The shingle hashes of the `wanted` nodes."""
-    order = np.argsort(shingles["node"])
-    pos = order[np.searchsorted(shingles["node"], wanted, sorter=order)]
-    starts, ends = shingles["ranges"][pos], shingles["ranges"][pos + 1]
-    hashes = (np.concatenate([shingles["hashes"][s:e] for s, e in zip(starts, ends)])
-              if len(wanted) else np.empty(0, np.uint64))
-    return Shingles(hashes, np.r_[0, np.cumsum(ends - starts)].astype(np.int64))
+def send_candidates(k: int, num_edge_pieces: int, *pieces) -> tuple[PairsWithFirsts, ...]:
+    """Candidate edges whose first node lives here, each once (a pair found in several bands'
+    buckets arrives several times), on to their second node's partition with the first's shingles.
+    `pieces`: this partition's edge pieces, then its shingle pieces."""
+    edges = canonical(np.concatenate(pieces[:num_edge_pieces])) if num_edge_pieces else np.empty((0, 2), np.int64)
+    pairs = Pairs(edges[:, 0], edges[:, 1], np.zeros(len(edges), np.int64))
+    return send_firsts(k, 1, pairs, *pieces[num_edge_pieces:])
 
 
-def attach_first(k: int, num_edge_pieces: int, *pieces):
-    """Edges whose first node lives here get that node's shingles; then they move to the second's.
-    `pieces`: the edge pieces of this partition, then its shingle pieces."""
-    edge_pieces, shingle_pieces = pieces[:num_edge_pieces], pieces[num_edge_pieces:]
-    # One pair found in several bands' buckets is checked once.
-    edges = canonical(np.concatenate(edge_pieces)) if edge_pieces else np.empty((0, 2), np.int64)
-    shingles = _concat_shingles(shingle_pieces)
-    hashes, ranges = _lookup(shingles, edges[:, 0]) if len(edges) else (np.empty(0, np.uint64), np.zeros(1, np.int64))
-    part = _partition_of(edges[:, 1], k) if len(edges) else np.empty(0)
-    out = []
-    for i in range(k):
-        rows = np.flatnonzero(part == i)
-        counts = (ranges[rows + 1] - ranges[rows]) if len(rows) else np.empty(0, np.int64)
-        out.append({"edges": edges[rows], "ranges": np.r_[0, np.cumsum(counts)].astype(np.int64),
-                    "hashes": np.concatenate([hashes[ranges[r]:ranges[r + 1]] for r in rows]) if len(rows)
-                    else np.empty(0, np.uint64)})
-    return tuple(out)
-
-
-def verify_edges(threshold: float, num_attached: int, *pieces) -> np.ndarray:
-    """Keep the edges whose true Jaccard similarity of shingle sets reaches the threshold.
-    `pieces`: the attached-edge pieces sent to this partition, then its shingle pieces."""
-    attached, shingle_pieces = pieces[:num_attached], pieces[num_attached:]
-    shingles = _concat_shingles(shingle_pieces)
-    kept = []
-    for piece in attached:
-        edges = piece["edges"]
-        if len(edges) == 0:
-            continue
-        second, second_ranges = _lookup(shingles, edges[:, 1])
-        for r in range(len(edges)):
-            a = np.unique(piece["hashes"][piece["ranges"][r]:piece["ranges"][r + 1]])
-            b = np.unique(second[second_ranges[r]:second_ranges[r + 1]])
-            inter = len(np.intersect1d(a, b, assume_unique=True))
-            union = len(a) + len(b) - inter
-            if union and inter / union >= threshold:
-                kept.append(edges[r])
-    return np.array(kept, dtype=np.int64).reshape(-1, 2)
+def verify_edges(threshold: float, num_received: int, *pieces) -> np.ndarray:
+    """The candidate edges sent here whose exact Jaccard of shingle sets reaches the threshold.
+    `pieces`: the PairsWithFirsts sent to this partition, then its shingle pieces."""
+    checked = similarities(num_received, *pieces)
+    keep = checked.jaccard >= threshold
+    return np.stack([checked.pairs.first[keep], checked.pairs.second[keep]], axis=1).reshape(-1, 2)
 
 
 # ------------------------------------------------------------------------------ 5. keepers
@@ -240,22 +199,52 @@ def attach_info(k: int, membership: dict[str, np.ndarray], *info_pieces: dict[st
     return tuple(_split(rows, _partition_of(rows["label"], k).astype(np.int64), k))
 
 
-def choose_keepers(policy: str, *pieces: dict[str, np.ndarray]) -> pa.Table:
-    """One survivor per cluster; the others become drops (file, id, cluster_id = the survivor's id)."""
-    rows = _concat(pieces)
-    if not rows or len(rows["label"]) == 0:
-        return pa.table({"file": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
-                         "cluster_id": pa.array([], pa.string())})
-    ids = rows["id"].astype(str)
-    # Sort within clusters so the survivor comes first: smallest id, or longest then smallest id.
-    secondary = -rows["length"] if policy == "longest" else np.zeros(len(ids), np.int64)
-    order = np.lexsort((ids, secondary, rows["label"]))
-    label, ids_sorted, files = rows["label"][order], ids[order], rows["file"][order]
-    first = np.r_[True, label[1:] != label[:-1]]
-    keeper_of = np.maximum.accumulate(np.where(first, np.arange(len(label)), 0))
-    dup = ~first
-    return pa.table({"file": files[dup], "id": ids_sorted[dup].tolist(),
-                     "cluster_id": ids_sorted[keeper_of[dup]].tolist()})
+def edges_home(k: int, membership: dict[str, np.ndarray], edges: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Edges with a node in this partition, sent to their component's home (its label's partition)."""
+    node, label = membership.get("node", np.empty(0, np.int64)), membership.get("label", np.empty(0, np.int64))
+    edges = np.asarray(edges, np.int64).reshape(-1, 2)
+    if len(node) == 0 or len(edges) == 0:
+        return tuple(np.empty((0, 2), np.int64) for _ in range(k))
+    pos = np.minimum(np.searchsorted(node, edges), len(node) - 1)
+    here = node[pos] == edges
+    # Both ends are in one component: either end that lives here gives its label.
+    edge_label = np.where(here[:, 0], label[pos[:, 0]], label[pos[:, 1]])
+    edges, edge_label = edges[here.any(axis=1)], edge_label[here.any(axis=1)]
+    part = _partition_of(edge_label, k)
+    return tuple(edges[part == i] for i in range(k))
+
+
+def guard_start(policy: str, min_size: float, home: int, k: int, num_member_pieces: int, *pieces):
+    """A home partition's components, from its member pieces and edge pieces: the first round's
+    checks. Returns (Groups, number of pairs to check, k Pairs pieces by the keepers' partition)."""
+    members = _concat(pieces[:num_member_pieces])
+    edge_pieces = [e for e in pieces[num_member_pieces:] if len(e)]
+    edges = canonical(np.concatenate(edge_pieces)) if edge_pieces else np.empty((0, 2), np.int64)
+    groups = guard.start(policy, members, edges)
+    return _proposed(groups, min_size, home, k)
+
+
+def guard_round(min_size: float, threshold: float, home: int, k: int, groups: guard.Groups, *checked: Similarities):
+    """Apply a round's checks to a home's groups, then propose the next round's."""
+    groups = groups.writable()
+    guard.apply(groups, list(checked), threshold)
+    return _proposed(groups, min_size, home, k)
+
+
+def _proposed(groups: guard.Groups, min_size: float, home: int, k: int):
+    pairs = guard.propose(groups, min_size, home)
+    return (groups, len(pairs), *pairs.split(_partition_of(pairs.first, k), k))
+
+
+def check_for_homes(k: int, num_received: int, *pieces) -> tuple[Similarities, ...]:
+    """The pairs sent here checked, and split by the home partition they came from (their tag)."""
+    checked = similarities(num_received, *pieces)
+    return tuple(Similarities(checked.pairs.take(checked.pairs.tag == h), checked.jaccard[checked.pairs.tag == h])
+                 for h in range(k))
+
+
+def guard_result(min_size: float, groups: guard.Groups) -> tuple[pa.Table, guard.ComponentStats]:
+    return guard.drops(groups), guard.statistics(groups, min_size)
 
 
 # ------------------------------------------------------------------------------ 6. rewrite
@@ -328,7 +317,8 @@ def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None)
     result = NearDedupResult(stat_rows=pa.concat_tables(tables) if tables else pa.table({}),
                              bands=figures["bands"], rows=figures["rows"], candidate_edges=figures["candidate_edges"],
                              verified_edges=figures["verified_edges"], duplicates=figures["duplicates"],
-                             clusters=figures["clusters"], seconds=dict(figures["seconds"]), resumed_units=resumed)
+                             clusters=figures["clusters"], components=figures.get("components", {}),
+                             seconds=dict(figures["seconds"]), resumed_units=resumed)
     result.seconds["rewrite"] = time.perf_counter() - clock
     return result
 
@@ -340,9 +330,18 @@ class NearDuplicates(NamedTuple):
     figures: dict     # banding, counts and seconds per step, for the build's stats
 
 
+def _one_or_many(fn):
+    """A task returning a tuple of one returns its element: with num_returns=1, Ray would hand on the tuple."""
+    @functools.wraps(fn)
+    def call(*args):
+        out = fn(*args)
+        return out[0] if isinstance(out, tuple) and len(out) == 1 else out
+    return call
+
+
 def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
-    """Signatures, buckets, verification, components and keepers as Ray tasks: the table of
-    near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
+    """Signatures, buckets, verification, components and the guarded keepers as Ray tasks: the
+    table of near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
     mh = cfg.dedup.minhash
     k = mh.num_partitions
     bands, rows = banding_of(mh)
@@ -355,34 +354,35 @@ def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
         figures["seconds"][name] = now - clock
         clock = now
 
-    remote = {fn.__name__: ray.remote(max_retries=3)(fn)
-              for fn in (sign_file, bucket_edges, attach_first, verify_edges, memberships, attach_info, choose_keepers)}
+    remote = {fn.__name__: ray.remote(max_retries=3)(_one_or_many(fn))
+              for fn in (sign_file, bucket_edges, send_candidates, verify_edges, memberships, attach_info,
+                         edges_home, guard_start, send_firsts, guard_round, check_for_homes, guard_result)}
     concat_edges = ray.remote(lambda *p: np.concatenate(p))
     count = ray.remote(lambda edges: len(edges))
 
-    def returns(n: int, refs):  # a task with num_returns=1 gives a ref, not a list of one
+    def call(name: str, n: int, *args) -> list:
+        refs = remote[name].options(num_returns=n).remote(*args)
         return refs if n > 1 else [refs]
 
-    per_file = 3 * k if mh.verify else 2 * k
-    signed = [returns(per_file, remote["sign_file"].options(num_returns=per_file).remote(str(f), i, mh, bands, rows, k))
-              for i, f in enumerate(files)]
+    shingles_needed = mh.verify or mh.verify_component_size is not None
+    per_file = 3 * k if shingles_needed else 2 * k
+    signed = [call("sign_file", per_file, str(f), i, mh, bands, rows, k) for i, f in enumerate(files)]
     bucket_in = [[s[j] for s in signed] for j in range(k)]
     info_in = [[s[k + j] for s in signed] for j in range(k)]
-    shingle_in = [[s[2 * k + j] for s in signed] for j in range(k)] if mh.verify else None
+    shingle_in = [[s[2 * k + j] for s in signed] for j in range(k)] if shingles_needed else None
     ray.wait([s[0] for s in signed], num_returns=len(signed))
     lap("signatures")
 
     all_pairs = ALL_PAIRS_BUCKET if mh.verify else 1  # unverified, consecutive links give the same components
-    bucketed = [remote["bucket_edges"].options(num_returns=k + 1).remote(k, all_pairs, *bucket_in[j])
-                for j in range(k)]
+    bucketed = [call("bucket_edges", k + 1, k, all_pairs, *bucket_in[j]) for j in range(k)]
     figures["candidate_edges"] = sum(ray.get([b[0] for b in bucketed]))
     edges_by_first = [[b[1 + j] for b in bucketed] for j in range(k)]
     lap("buckets")
 
     if mh.verify:
-        attached = [returns(k, remote["attach_first"].options(num_returns=k).remote(
-            k, len(edges_by_first[j]), *edges_by_first[j], *shingle_in[j])) for j in range(k)]
-        edge_chunks = [remote["verify_edges"].remote(mh.threshold, len(attached), *[a[j] for a in attached], *shingle_in[j])
+        sent = [call("send_candidates", k, k, len(edges_by_first[j]), *edges_by_first[j], *shingle_in[j])
+                for j in range(k)]
+        edge_chunks = [remote["verify_edges"].remote(mh.threshold, k, *[s[j] for s in sent], *shingle_in[j])
                        for j in range(k)]
     else:
         edge_chunks = [concat_edges.remote(*edges_by_first[j]) for j in range(k)]
@@ -400,12 +400,23 @@ def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
         member_refs = [remote["memberships"].remote(*pieces[j]) for j in range(k)]
     lap("components")
 
-    joined = [returns(k, remote["attach_info"].options(num_returns=k).remote(k, member_refs[j], *info_in[j]))
-              for j in range(k)]
-    keeper_tables = ray.get([remote["choose_keepers"].remote(mh.keep, *[jn[j] for jn in joined]) for j in range(k)])
-    duplicates = pa.concat_tables(keeper_tables).combine_chunks()
+    # Each component's members and edges meet at its home partition; the guard splits the
+    # components that are not clusters (guard.py), in rounds of checks against the keepers.
+    joined = [call("attach_info", k, k, member_refs[j], *info_in[j]) for j in range(k)]
+    homed_edges = [call("edges_home", k, k, member_refs[j], edge_chunks[j]) for j in range(k)]
+    min_size = mh.verify_component_size or float("inf")
+    state = [call("guard_start", k + 2, mh.keep, min_size, h, k, k, *[jn[h] for jn in joined],
+                  *[e[h] for e in homed_edges]) for h in range(k)]
+    while sum(ray.get([s[1] for s in state])):
+        sent = [call("send_firsts", k, k, k, *[s[2 + j] for s in state], *shingle_in[j]) for j in range(k)]
+        checked = [call("check_for_homes", k, k, k, *[s[i] for s in sent], *shingle_in[i]) for i in range(k)]
+        state = [call("guard_round", k + 2, min_size, mh.threshold, h, k, state[h][0], *[c[h] for c in checked])
+                 for h in range(k)]
+    results = ray.get([remote["guard_result"].remote(min_size, s[0]) for s in state])
+    duplicates = pa.concat_tables([r[0] for r in results]).combine_chunks()
     duplicates = duplicates.take(pc.sort_indices(duplicates, sort_keys=[("file", "ascending"), ("id", "ascending")]))
     figures["duplicates"] = duplicates.num_rows
     figures["clusters"] = len(set(duplicates["cluster_id"].to_pylist()))
+    figures["components"] = asdict(guard.ComponentStats.merge([r[1] for r in results]))
     lap("keepers")
     return NearDuplicates(duplicates, figures)

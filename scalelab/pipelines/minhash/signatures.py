@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import re
 import struct
 import warnings
 from functools import lru_cache
@@ -76,17 +77,32 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- the compiled kernel
+# What _kernel.c's scalelab_kernel_version returns; raised whenever a function's meaning changes,
+# so that a stale build (a checkout updated without rebuilding) is refused, not misread.
+KERNEL_VERSION = 2
+
+
 @lru_cache(maxsize=1)
 def _kernel() -> ctypes.CDLL | None:
     here = Path(__file__).parent
     for path in sorted(here.glob("_kernel*.so")) + sorted(here.glob("_kernel*.pyd")):
         lib = ctypes.CDLL(str(path))
+        if not hasattr(lib, "scalelab_kernel_version") or lib.scalelab_kernel_version() != KERNEL_VERSION:
+            warnings.warn(f"{path}: a MinHash kernel from another scalelab version (rebuild it: pip install -e ., "
+                          "or build_ext --inplace); using the exact numpy version, several times slower",
+                          RuntimeWarning, stacklevel=3)
+            return None
         u64p, i64p, u8p = (ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int64),
                            ctypes.POINTER(ctypes.c_uint8))
-        lib.scalelab_shingle_hashes.argtypes = [u8p, i64p, ctypes.c_int64, ctypes.c_int64, u8p, u64p,
+        lib.scalelab_shingle_hashes.argtypes = [u8p, i64p, ctypes.c_int64, ctypes.c_int64,
+                                                ctypes.POINTER(ctypes.c_uint32), u64p,
                                                 ctypes.c_int64, u64p, i64p]
         lib.scalelab_minhash.argtypes = [u64p, i64p, ctypes.c_int64, u64p, u64p, ctypes.c_int64, u64p]
         lib.scalelab_reduce61.argtypes = [u64p, ctypes.c_int64]
+        lib.scalelab_pair_jaccard.argtypes = [u64p, i64p, i64p, u64p, i64p, i64p, ctypes.c_int64, u64p, u8p,
+                                              ctypes.c_int64, ctypes.POINTER(ctypes.c_double)]
+        lib.scalelab_simd_level.argtypes = [ctypes.c_int]
+        lib.scalelab_simd_level.restype = ctypes.c_int
         return lib
     warnings.warn("scalelab's MinHash kernel is not built (reinstall with a C compiler); "
                   "using the exact numpy version, several times slower", RuntimeWarning, stacklevel=3)
@@ -97,15 +113,35 @@ def kernel_available() -> bool:
     return _kernel() is not None
 
 
+def simd_level(cap: int = -1) -> int:
+    """The kernel's vector path: 2 AVX-512, 1 AVX2, 0 scalar. `cap` >= 0 caps it for this process
+    (the tests check every path the machine has); -1 only reports it."""
+    lib = _kernel()
+    return 0 if lib is None else int(lib.scalelab_simd_level(cap))
+
+
 def _ptr(arr: np.ndarray, ctype: type) -> ctypes._Pointer:
     return arr.ctypes.data_as(ctypes.POINTER(ctype))
 
 
+# str.lower maps these differently from the table: U+0130 to two characters, capital sigma to a
+# final or a medial form by its neighbours. Documents holding one are lowered by str.lower first.
+_CAPITAL_I_DOT, _CAPITAL_SIGMA = "\u0130", "\u03a3"
+
+
+def _lower_if_contextual(text: str) -> str:
+    return text.lower() if _CAPITAL_I_DOT in text or _CAPITAL_SIGMA in text else text
+
+
 @lru_cache(maxsize=1)
-def word_char_table() -> np.ndarray:
-    """1 for every code point that str.isalnum() accepts: the kernel splits words with it, so its
-    words are exactly those of normalize(). Built once per process (~0.2 s)."""
-    return np.fromiter((chr(c).isalnum() for c in range(0x110000)), dtype=np.uint8, count=0x110000)
+def word_lower_table() -> np.ndarray:
+    """For every code point, its lowercase (str.lower of the one character) where that is a letter
+    or digit (str.isalnum), else 0: the kernel lowers and splits words with it, so its words are
+    exactly those of normalize(). Built once per process, from one str.lower and one regex pass
+    over all code points (re's \\w is isalnum or "_")."""
+    everything = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    lowered = re.sub(r"[\W_]", "\0", everything.replace(_CAPITAL_I_DOT, "\0").lower())
+    return np.frombuffer(lowered.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _encode(texts: Sequence[str], prepare=normalize) -> tuple[np.ndarray, np.ndarray]:
@@ -121,16 +157,16 @@ def shingle_hashes(texts: Sequence[str], ngram: int) -> Shingles:
     lib = _kernel()
     if lib is None:
         return _shingle_hashes_numpy(*_encode(texts), ngram)
-    # Only lowercasing happens here; the kernel splits words (by the isalnum table) and hashes them.
-    buf, offsets = _encode(texts, str.lower)
-    table = word_char_table()
+    # The kernel lowers, splits and hashes words by the table; str.lower runs only where it must.
+    buf, offsets = _encode(texts, _lower_if_contextual)
+    table = word_lower_table()
     total = int(offsets[-1])
     longest = int(np.diff(offsets).max()) if len(texts) else 0
     scratch = np.empty(longest // 2 + 2, dtype=np.uint64)
     hashes = np.empty(total // 2 + len(texts) + 1, dtype=np.uint64)
     ranges = np.empty(len(texts) + 1, dtype=np.int64)
     lib.scalelab_shingle_hashes(_ptr(buf, ctypes.c_uint8), _ptr(offsets, ctypes.c_int64), len(texts), ngram,
-                                _ptr(table, ctypes.c_uint8), _ptr(scratch, ctypes.c_uint64), len(scratch),
+                                _ptr(table, ctypes.c_uint32), _ptr(scratch, ctypes.c_uint64), len(scratch),
                                 _ptr(hashes, ctypes.c_uint64), _ptr(ranges, ctypes.c_int64))
     return Shingles(hashes[: ranges[-1]], ranges)
 

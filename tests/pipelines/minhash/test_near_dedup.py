@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -58,6 +59,18 @@ def test_precision_and_recall_on_real_near_duplicates(accuracy_build):
     # The hard negatives: a play in modern and in First Folio spelling is not a near-duplicate.
     folio = {d["id"] for d in docs if d["source"] and d["source"].endswith("_gut_f.txt.gz")}
     assert folio and not folio & found
+
+
+def test_component_statistics_in_the_build_summary(accuracy_build):
+    result, out = accuracy_build
+    stats = json.loads((out / "build.json").read_text())["near_dedup"]["components"]
+    assert stats == result.near_dedup.components
+    assert sum(stats["size_histogram"].values()) == stats["components"] >= result.near_dedup.clusters > 0
+    assert stats["largest"] >= 2 and stats["members"] >= 2 * stats["components"]
+    assert stats["checked"] <= stats["components"] and stats["members_split_off"] >= stats["split"] >= 0
+    # Every member that left its component's keeper is kept or dropped under another keeper.
+    dropped = len(near_rejected(out))
+    assert dropped == result.near_dedup.duplicates <= stats["members"] - stats["components"]
 
 
 def test_driver_and_distributed_components_agree(ray_local, tmp_path):

@@ -43,12 +43,28 @@ def test_the_set_has_pairs_on_both_sides_of_the_threshold(pages):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_verified_default_finds_the_true_pairs(pages, seed):
+    # Banding and verification, with components as clusters (the guard off): every true pair found.
     texts, truth = pages
-    mh = MinHashConfig(seed=seed)
+    mh = MinHashConfig(seed=seed, verify_component_size=None)
     run = run_stage(texts, mh, N.banding_of(mh), N.ALL_PAIRS_BUCKET)
     acc = score(run.labels, truth, mh.threshold)
     assert acc.pair_recall >= 0.95 and acc.doc_recall >= 0.95, acc
     assert acc.doc_precision >= 0.95, acc  # verification: every document in a cluster has a true partner
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_guarded_default_drops_only_near_duplicates_of_the_keeper(pages, seed):
+    # The default guards the clusters (guard.py): every dropped page is a true near-duplicate of the
+    # page kept for it, and no true pair survives side by side. Transitive components drop pages
+    # that are not (drop precision 0.85 here); pairs across two star clusters lower pair recall.
+    texts, truth = pages
+    mh = MinHashConfig(seed=seed)
+    guarded = score(run_stage(texts, mh, N.banding_of(mh), N.ALL_PAIRS_BUCKET).labels, truth, mh.threshold)
+    unguarded_mh = MinHashConfig(seed=seed, verify_component_size=None)
+    unguarded = score(run_stage(texts, unguarded_mh, N.banding_of(mh), N.ALL_PAIRS_BUCKET).labels, truth, mh.threshold)
+    assert guarded.drop_precision == 1.0 and unguarded.drop_precision < 0.9, (guarded, unguarded)
+    assert guarded.residual_pairs <= 0.02 and guarded.doc_precision >= 0.95, guarded
+    assert guarded.pair_precision >= 0.95 > unguarded.pair_precision, (guarded, unguarded)
 
 
 def test_balanced_banding_misses_pairs_here(pages):

@@ -99,3 +99,32 @@ def test_kernel_at_the_edges_of_the_modulus():
                              S._ptr(sigs, S.ctypes.c_uint64))
         expected = [min((int(x) * int(h) + int(y)) % p for h in hashes) for x, y in zip(a, b)]
         assert [int(v) for v in sigs[0]] == expected
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_every_vector_path_is_exact(level):
+    # The AVX-512, AVX2 and scalar paths of the kernel give the same bits as the numpy version.
+    if S.simd_level() < level:
+        pytest.skip(f"this CPU has no vector path {level}")
+    docs = texts()
+    hashes, ranges = S.shingle_hashes(docs, 5)
+    a, b = S.permutations(67, 3)  # 67: permutations left over after the blocks of 2 and 4
+    expected = S._minhash_numpy(hashes, ranges, a, b)
+    detected = S.simd_level()
+    try:
+        assert S.simd_level(level) == level
+        assert np.array_equal(S.signatures_of_hashes(hashes, ranges, 67, 3), expected)
+    finally:
+        S.simd_level(detected)
+
+
+def test_kernel_lowercases_like_str_lower():
+    # The kernel lowers through a table; str.lower maps U+0130 to two characters and capital sigma
+    # by its neighbours (final form), so documents holding them go through str.lower first.
+    docs = ["ΟΔΥΣΣΕΥΣ ΣΊΣΥΦΟΣ Σ ΑΣ. σΣ İstanbul DİYARBAKIR", "Ǆemal ǅ ẞ Straße ﬁnal Ⅻ K Å Ω ＡＢＣ 𐐀𐐨",
+            "Ⱥ Ⱦ ⱥ ⱦ MiXeD cAsE ÀÉÎÕÜ", "lone \ud800 surrogate \udfff here"]
+    for doc in docs:
+        for word in [doc] + doc.split():
+            kernel = S.shingle_hashes([word], 2)
+            reference = S._shingle_hashes_numpy(*S._encode([word]), 2)
+            assert all(np.array_equal(x, y) for x, y in zip(kernel, reference)), word
