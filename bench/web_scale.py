@@ -41,7 +41,7 @@ from scalelab.pipelines.config import InputSpec, load_corpus_config  # noqa: E40
 
 # The sample build's settings (every language kept, Gopher/C4/FineWeb, PII, exact and near dedup,
 # a trained BPE, shards), with partition counts left to the input size.
-OVERRIDES = ["output.num_partitions=auto", "dedup.minhash.num_partitions=16"]
+OVERRIDES = ["output.num_partitions=auto", "dedup.minhash.num_partitions=auto"]
 
 
 def corpus_config(warc: Path):
@@ -102,7 +102,7 @@ def main() -> None:
         print(f"  (no side venv at {args.side_venv}: see bench/datatrove_pipeline.py for how to make one)")
 
     print("\n2. scalelab's steps, one process, on the same WARC; bytes are what enters the step:")
-    print(f"{'step':<20}{'docs in':>9}{'MB in':>9}{'CPU-s':>9}{'MB/s':>9}")
+    print(f"{'step':<20}{'docs in':>9}{'MB in':>9}{'seconds':>9}{'MB/s':>9}")
     for stage, n, size, sec in bench_stages(corpus_config(one), repeat=1):
         print(f"{stage:<20}{n:>9}{size / 1e6:>9.2f}{sec:>9.2f}{size / 1e6 / sec:>9.2f}")
 

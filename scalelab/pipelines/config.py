@@ -194,8 +194,17 @@ class MinHashConfig(Section):
     verify_component_size: Optional[PositiveInt] = 3
     # Components of graphs up to this many edges are found in the driver; larger ones on the cluster.
     driver_max_edges: PositiveInt = 200_000
-    # Hash partitions of the bucket, verification and component steps.
-    num_partitions: PositiveInt = 16
+    # Hash partitions of the bucket, verification and component steps. "auto": one per documents
+    # file (so per `output.partition_input_mb` of input), at least 4; a task's share of signatures,
+    # shingles and edges then stays bounded as the input grows. Outputs never depend on it.
+    num_partitions: int | Literal["auto"] = "auto"
+
+    @field_validator("num_partitions")
+    @classmethod
+    def _check_num_partitions(cls, n: int | str) -> int | str:
+        if n != "auto" and n < 1:
+            raise ValueError("must be 'auto' or at least 1")
+        return n
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "MinHashConfig":

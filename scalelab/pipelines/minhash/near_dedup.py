@@ -339,11 +339,14 @@ def _one_or_many(fn):
     return call
 
 
+MIN_AUTO_PARTITIONS = 4
+
+
 def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
     """Signatures, buckets, verification, components and the guarded keepers as Ray tasks: the
     table of near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
     mh = cfg.dedup.minhash
-    k = mh.num_partitions
+    k = max(MIN_AUTO_PARTITIONS, len(files)) if mh.num_partitions == "auto" else mh.num_partitions
     bands, rows = banding_of(mh)
     figures: dict = {"bands": bands, "rows": rows, "seconds": {}}
     clock = time.perf_counter()
