@@ -2,9 +2,10 @@
 
 The corpus's validation windows are scored as a run scores them (trainer.evaluate): a causal model
 on every next token, a masked one on BERT's selected tokens with the validation masks every run
-uses. So a run, its export, and a public model that reads the same token ids land on the same
-scale, and bits per byte compares them with runs of other tokenizers. The model must read the
-corpus's token ids: its tokenizer must give every token of the corpus's tokenizer the same id.
+uses. So a run and its export land on the same scale, and bits per byte compares them with runs
+of other tokenizers. A causal model of another tokenizer (a public model) is scored on the same
+validation text re-tokenized with its own tokenizer (retokenized.py): its bits per byte are
+comparable, its loss per token is per its own tokens.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from tokenizers import Tokenizer
 
 from scalelab.training.config import EvalSpec
 from scalelab.training.data import Corpus, DataError, ValidationWindows
@@ -22,6 +22,7 @@ from scalelab.training.families import MASKED_LM
 from scalelab.training.loaded_model import LoadedModel, ModelError, open_model
 from scalelab.training.masking import MaskingRule
 from scalelab.training.objectives import CausalLM, MaskedLM, Objective
+from scalelab.training.retokenized import score_text, tokenizers_differ, validation_documents
 from scalelab.training.trainer import evaluate
 
 DEFAULT_EVAL_TOKENS = EvalSpec().tokens
@@ -38,6 +39,7 @@ class EvalResult:
     bpb_exact: bool
     loss: float          # nats per scored token
     bpb: Optional[float]
+    retokenized: bool = False  # the model has another tokenizer: the validation text, re-tokenized with it
 
 
 class Engine:
@@ -56,17 +58,6 @@ class Engine:
         pass
 
 
-def check_same_ids(model: LoadedModel, corpus: Corpus) -> None:
-    """Every token of the corpus's tokenizer has the same id in the model's."""
-    theirs = Tokenizer.from_file(str(model.tokenizer_json)).get_vocab(with_added_tokens=True)
-    ours = Tokenizer.from_file(str(corpus.folder / "tokenizer.json")).get_vocab(with_added_tokens=True)
-    differ = [t for t, i in ours.items() if theirs.get(t) != i]
-    if differ:
-        raise ModelError(f"{model.source}: its tokenizer gives {len(differ)} of the corpus's {len(ours)} tokens "
-                         f"other ids (e.g. {differ[0]!r}); eval scores the corpus's token ids, so the model must "
-                         f"read them (a model of another tokenizer is not supported yet)")
-
-
 def objective_of(model: LoadedModel, corpus: Corpus) -> Objective:
     if model.objective != MASKED_LM:
         return CausalLM()
@@ -83,7 +74,10 @@ def eval_model(path: str | Path, corpus_dir: str | Path, seq_len: Optional[int] 
         corpus = Corpus(corpus_dir)
     except DataError as exc:
         raise ModelError(str(exc)) from None
-    check_same_ids(model, corpus)
+    other_tokenizer = tokenizers_differ(model, corpus)
+    if other_tokenizer is not None and model.objective == MASKED_LM:
+        raise ModelError(f"{model.source}: a masked LM with another tokenizer than the corpus's (e.g. it gives "
+                         f"{other_tokenizer!r} another id): its masks could not be the runs'; not supported")
     seq_len = seq_len or model.seq_len or min(model.context or 1024, 1024)
     if model.context is not None and seq_len > model.context:
         raise ModelError(f"--seq-len {seq_len} is longer than the model's context {model.context}")
@@ -92,6 +86,11 @@ def eval_model(path: str | Path, corpus_dir: str | Path, seq_len: Optional[int] 
         windows = ValidationWindows(corpus, seq_len, tokens, 0, 1)
     except DataError as exc:
         raise ModelError(str(exc)) from None
+    if other_tokenizer is not None:
+        text = score_text(model, validation_documents(corpus, windows), seq_len, batch_size)
+        return EvalResult(model=model.source, corpus=str(corpus.folder), objective=CausalLM.name, seq_len=seq_len,
+                          tokens=text.tokens, bytes=text.bytes, bpb_exact=True, loss=text.loss, bpb=text.bpb,
+                          retokenized=True)
     objective = objective_of(model, corpus)
     scored = objective.scored(windows)
     with torch.no_grad():

@@ -111,15 +111,34 @@ def test_cli_eval_and_refusals(runs, sample_corpus, tmp_path):
     assert result.exit_code == 2 and "run_config.json: missing" in result.output
     result = runner.invoke(app, ["eval", str(tmp_path), "--corpus", str(sample_corpus)])
     assert result.exit_code == 2 and "not a model" in result.output
-    # A model whose tokenizer gives the corpus's tokens other ids can't be scored on its token ids.
-    other = tmp_path / "other"
+
+
+def test_a_model_of_another_tokenizer_is_scored_on_the_retokenized_text(runs, sample_corpus, tmp_path):
     import shutil
 
-    shutil.copytree(runs["gpt"][1], other)
-    spec = json.loads((other / "tokenizer.json").read_text())
-    vocab = spec["model"]["vocab"]
-    a, b = sorted(vocab, key=vocab.get)[10:12]
-    vocab[a], vocab[b] = vocab[b], vocab[a]
-    (other / "tokenizer.json").write_text(json.dumps(spec))
-    with pytest.raises(ModelError, match="other ids"):
-        eval_model(other, sample_corpus)
+    from scalelab.training.data import Corpus, ValidationWindows
+    from scalelab.training.loaded_model import open_model
+    from scalelab.training.retokenized import score_text, validation_documents
+
+    run_dir, hf_dir, summary = runs["gpt"]
+    direct = eval_model(hf_dir, sample_corpus)
+    # The same tokenizer through the re-tokenizing path: the text round-trips to the same ids.
+    corpus = Corpus(sample_corpus)
+    windows = ValidationWindows(corpus, direct.seq_len, 2048, 0, 1)
+    text = score_text(open_model(hf_dir), validation_documents(corpus, windows), direct.seq_len, 8)
+    assert (text.tokens, text.bytes) == (direct.tokens, direct.bytes)
+    assert text.loss == pytest.approx(direct.loss, rel=1e-6) and text.bpb == pytest.approx(direct.bpb, rel=1e-6)
+
+    # A tokenizer that gives two of the corpus's tokens each other's ids: scored on its own tokens.
+    for family, folder in (("gpt", tmp_path / "other-gpt"), ("bert", tmp_path / "other-bert")):
+        shutil.copytree(runs[family][1], folder)
+        spec = json.loads((folder / "tokenizer.json").read_text())
+        vocab = spec["model"]["vocab"]
+        a, b = sorted(vocab, key=vocab.get)[3000:3002]
+        vocab[a], vocab[b] = vocab[b], vocab[a]
+        (folder / "tokenizer.json").write_text(json.dumps(spec))
+    other = eval_model(tmp_path / "other-gpt", sample_corpus)
+    assert other.retokenized and not direct.retokenized
+    assert other.bytes == direct.bytes and other.bpb == pytest.approx(direct.bpb, rel=0.05)
+    with pytest.raises(ModelError, match="masked LM with another tokenizer"):
+        eval_model(tmp_path / "other-bert", sample_corpus)

@@ -223,7 +223,9 @@ def chinchilla_contours(fit: LawFit, points: Optional[Points], out: Path) -> Pat
 def _frontier(c: dict, budgets: np.ndarray) -> list[dict]:
     if c["alpha"] <= 0 or c["beta"] <= 0:
         return []  # no interior optimum: nothing to draw
-    return [compute_optimal(c, f) for f in budgets]
+    optima = [compute_optimal(c, f) for f in budgets]
+    # Exponents near a bound can put the optimum beyond floating point (N or D of 0 or inf): not drawable.
+    return [o for o in optima if all(np.isfinite(o[k]) and o[k] > 0 for k in ("params", "tokens"))]
 
 
 def _save(fig, out: Path) -> Path:

@@ -71,7 +71,7 @@ class Report:
     @property
     def all_notes(self) -> list[str]:
         """The report's notes and every fit's, each once."""
-        return all_notes(self.notes, self.data_fits + self.joint_fits)
+        return all_notes(self.notes, self.data_fits + self.joint_fits, named=len(self.families) > 1)
 
     @property
     def chinchilla(self) -> Optional[LawFit]:
@@ -83,8 +83,10 @@ def chinchilla_of(fits: list[LawFit]) -> Optional[LawFit]:
     return next((f for f in fits if f.law == "chinchilla"), None)
 
 
-def all_notes(notes: list[str], fits: list[LawFit]) -> list[str]:
-    return list(dict.fromkeys(notes + [n for f in fits for n in f.notes]))
+def all_notes(notes: list[str], fits: list[LawFit], named: bool = False) -> list[str]:
+    """The report's notes, then every fit's (named by its family when the report has several), each once."""
+    return list(dict.fromkeys(notes + [(f"{f.family}: " if named and f.family else "") + n
+                                       for f in fits for n in f.notes]))
 
 
 def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non_embedding", seed: int = 0,
@@ -215,7 +217,7 @@ def write_html(report_dir: Path, families: list[FamilyFits], figures: dict[str, 
     images = "\n".join(f'<h2>{html.escape(name.replace("_", " "))}</h2><img src="{p.relative_to(report_dir)}" '
                        f'alt="{html.escape(name)}">' for name, p in figures.items())
     answer_html = "".join(f"<li>{html.escape(a)}</li>" for a in answers)
-    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in all_notes(notes, data_fits + joint_fits))
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in all_notes(notes, data_fits + joint_fits, named))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>scalelab report: {html.escape(report_dir.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:13px}}
