@@ -15,11 +15,12 @@ from typing import Callable, Optional
 
 import torch
 
+from scalelab.core.manifest import read_manifest
 from scalelab.training.checkpoint import EXPORT_FILE, load_exported
+from scalelab.training.config import TrainConfig
 from scalelab.training.families import CAUSAL_LM, MASKED_LM, OBJECTIVES, context_limit
 from scalelab.training.hf_export import read_export_info, transformers_module
 from scalelab.training.launch import RUN_CONFIG_FILE
-from scalelab.training.config import TrainConfig
 
 
 class ModelError(ValueError):
@@ -61,8 +62,6 @@ def _run_folder(path: Path) -> LoadedModel:
     cfg = TrainConfig.model_validate_json((path / RUN_CONFIG_FILE).read_text())
     model = load_exported(path / EXPORT_FILE)
     corpus = Path(cfg.data.corpus)
-    from scalelab.core.manifest import read_manifest
-
     tokenizer = read_manifest(corpus).tokenizer
     return LoadedModel(source=str(path), family=model.cfg.family, objective=OBJECTIVES[model.cfg.family],
                        logits=_plain(model), tokenizer_json=corpus / tokenizer.path, eod_id=tokenizer.eod_id,

@@ -102,11 +102,11 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
         if len(points) == 0:
             raise PointsError(f"{report_dir}/runs.parquet: no complete runs to fit")
         notes += [n for n in points.notes if n not in notes]
-        fam = FamilyFits(name, points, _data_fits(points, bootstrap, seed, notes),
-                         _joint_fits(points, bootstrap, seed, notes, f"{name}: " if several else ""))
+        prefix = f"{name}: " if several else ""
+        fam = FamilyFits(name, points, _data_fits(points, bootstrap, seed, notes, prefix),
+                         _joint_fits(points, bootstrap, seed, notes, prefix))
         families.append(fam)
         unit = UNITS.get(points.loss_kind, points.loss_kind)
-        prefix = f"{name}: " if several else ""
         answers += [prefix + sentence(data_answer(f, float(points.tokens[points.params == f.group].max()), unit))
                     for f in fam.data_fits]
         answers += [prefix + joint_sentence(f) for f in fam.joint_fits]
@@ -126,8 +126,10 @@ def make_report(report_dir: str | Path, bootstrap: int = 100, params: str = "non
     return Report(report_dir, families, figures, page, answers, notes, isoflop)
 
 
-def _data_fits(points: Points, bootstrap: int, seed: int, notes: list[str]) -> list[LawFit]:
-    fits = per_size_fits(points, "data", bootstrap, seed, skipped=notes)
+def _data_fits(points: Points, bootstrap: int, seed: int, notes: list[str], prefix: str = "") -> list[LawFit]:
+    skipped: list[str] = []
+    fits = per_size_fits(points, "data", bootstrap, seed, skipped=skipped)
+    notes += [prefix + n for n in skipped]
     for f in fits:
         f.notes = [x for x in f.notes if x not in points.notes]  # said once, above
     return fits
