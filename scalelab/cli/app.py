@@ -7,13 +7,16 @@ import sys
 
 import typer
 
-from scalelab.cli import corpus, crawl, query, report, scaling, sweep, train
+from scalelab.cli import corpus, crawl, evaluate, export, generate, query, report, scaling, sweep, train
 
 app = typer.Typer(help="scalelab: how does loss fall as the model gets more data?", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.command("crawl")(crawl.crawl)
 app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
+app.command("export")(export.export)
+app.command("eval")(evaluate.evaluate)
+app.command("generate")(generate.generate)
 app.command("query")(query.query)
 app.command("report")(report.report)
 app.add_typer(corpus.corpus_app, name="corpus")

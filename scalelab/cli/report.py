@@ -33,18 +33,20 @@ def report(
     console.print("[bold]The answer[/bold]")
     for line in rep.answers:
         console.print(f"- {line}")
-    table = Table(title="best validation loss by data size D and model size N", title_justify="left")
-    for col in ("D (unique tokens)", f"N ({rep.points.n_kind.replace('_', '-')})", rep.points.loss_kind):
-        table.add_column(col, justify="right")
-    order = sorted(range(len(rep.points)), key=lambda i: (rep.points.params[i], rep.points.tokens[i]))
-    for i in order:
-        table.add_row(f"{rep.points.tokens[i]:,.0f}", f"{rep.points.params[i]:,.0f}", f"{rep.points.loss[i]:.4f}")
-    console.print(table)
-    for f in rep.data_fits:
-        ci = f.ci
-        console.print(f"L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
-                      f"beta = {f.constants['beta']:.3f}" + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "")
-                      + f", R² {f.r2:.4f}")
+    several = len(rep.families) > 1
+    for fam in rep.families:
+        points, prefix = fam.points, f"{fam.family}: " if several else ""
+        table = Table(title=f"{prefix}best validation loss by data size D and model size N", title_justify="left")
+        for col in ("D (unique tokens)", f"N ({points.n_kind.replace('_', '-')})", points.loss_kind):
+            table.add_column(col, justify="right")
+        for i in sorted(range(len(points)), key=lambda i: (points.params[i], points.tokens[i])):
+            table.add_row(f"{points.tokens[i]:,.0f}", f"{points.params[i]:,.0f}", f"{points.loss[i]:.4f}")
+        console.print(table)
+        for f in fam.data_fits:
+            ci = f.ci
+            console.print(f"{prefix}L(D) at N = {f.group:,.0f}: E = {f.constants['E']:.3f}, B = {f.constants['B']:.4g}, "
+                          f"beta = {f.constants['beta']:.3f}"
+                          + (f" [{ci['beta'][0]:.3f}, {ci['beta'][1]:.3f}]" if "beta" in ci else "") + f", R² {f.r2:.4f}")
     if rep.isoflop:
         _print_isoflop(rep.isoflop)
     for note in rep.all_notes:

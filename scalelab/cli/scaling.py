@@ -26,6 +26,7 @@ def fit_cmd(
     bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap resamples for the intervals."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print the fitted constants as JSON."),
+    family: Optional[str] = typer.Option(None, "--family", help="For runs.parquet of several model families: the one to fit (gpt, bert, lstm)."),
 ) -> None:
     """Fit a scaling law; in a sweep's report folder the fit is also written to fits.parquet."""
     from scalelab.orchestrator.scaling.finite_json import dumps
@@ -42,7 +43,7 @@ def fit_cmd(
     if metric not in METRICS:
         error(f"--metric {metric}: must be one of {', '.join(METRICS)}")
     try:
-        points = load_points(table, params=params, metric=metric)
+        points = load_points(table, params=params, metric=metric, family=family)
         fits = fit(points, law, bootstrap=bootstrap, seed=seed)
         report_dir = table if table.is_dir() else table.parent
         if (report_dir / "runs.parquet").is_file() and (table.is_dir() or table.name == "runs.parquet"):
@@ -54,7 +55,8 @@ def fit_cmd(
         print(dumps(fits_json(fits), indent=1))
         return
     for f in fits:
-        head = f"{f.law}" + (f", N = {f.group:.4g}" if f.group is not None else "")
+        head = (f"{f.family}: " if f.family and f.family != "gpt" else "") + f"{f.law}" + (
+            f", N = {f.group:.4g}" if f.group is not None else "")
         consts = ", ".join(f"{k} = {v:.4g}" + (f" [{f.ci[k][0]:.4g}, {f.ci[k][1]:.4g}]" if k in f.ci else "")
                            for k, v in f.constants.items())
         console.print(f"{head}: {consts}; R² (log loss) {f.r2:.4f}, {f.n_points} points", highlight=False)

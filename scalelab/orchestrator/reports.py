@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scalelab.core.atomic import write_parquet
+from scalelab.training.families import OBJECTIVES
 from scalelab.training.metrics import CURVE_SCHEMA, CURVES_FILE
 
 RUNS_FILE = "runs.parquet"
@@ -29,6 +30,8 @@ RUNS_SCHEMA = pa.schema([
     ("error", pa.string()),             # the last failure's message, for failed runs
     ("scale", pa.string()),
     ("model", pa.string()),
+    ("family", pa.string()),            # gpt, bert or lstm
+    ("objective", pa.string()),         # causal_lm, or masked_lm (BERT: losses over the selected tokens only)
     ("seed", pa.int64()),
     ("run_dir", pa.string()),
     # The plan.
@@ -76,7 +79,8 @@ def run_row(sweep: str, spec, status: str, attempts: int, started_at: Optional[s
     row.update({k: summary.get(k) for k in RUNS_SCHEMA.names if k in summary})
     row.update(sweep=sweep, run_id=spec.run_id, status=status, attempts=attempts, started_at=started_at,
                finished_at=finished_at or summary.get("finished_at"), error=error, scale=spec.scale,
-               model=spec.model, seed=spec.seed, run_dir=str(spec.run_dir), unique_tokens=spec.unique_tokens,
+               model=spec.model, family=spec.config.model.family,
+               objective=OBJECTIVES[spec.config.model.family], seed=spec.seed, run_dir=str(spec.run_dir), unique_tokens=spec.unique_tokens,
                params=spec.params, params_non_embedding=spec.params_non_embedding,
                planned_tokens=spec.tokens, planned_steps=spec.steps, flops_budget=spec.budget_flops)
     return row

@@ -11,13 +11,15 @@ from scalelab.orchestrator.isoflop_config import IsoFlopSpec
 from scalelab.core.config_fields import Section
 from scalelab.core.config import load_model
 from scalelab.training.config import EarlyStopSpec
+from scalelab.training.families import FAMILIES
 from scalelab.training.model_sizes import PRESETS
 
 
 class ModelEntry(Section):
-    """A model size of the sweep: a preset, or a named shape."""
+    """A model size of the sweep: a preset, or a named shape, of a family (gpt, bert or lstm)."""
 
     name: str
+    family: Literal[FAMILIES] = "gpt"  # type: ignore[valid-type]
     preset: Optional[str] = None
     n_layer: Optional[int] = Field(None, ge=1)
     n_head: Optional[int] = Field(None, ge=1)
@@ -73,7 +75,8 @@ class SweepConfig(Section):
     name: str = "sweep"
     corpus: str = Field(..., description="A built corpus folder (holds manifest.json).")
     scales: list[str] = Field(default_factory=list, description="Scales of the manifest; empty: all of them.")
-    models: list[Union[str, ModelEntry]] = Field(..., min_length=1)
+    models: list[Union[str, ModelEntry]] = Field(..., min_length=1, description="Presets (GPTs), or entries "
+                                                 "{name, family, preset or n_layer/n_head/d_model}; families may mix.")
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     tokens: TokensPolicy = TokensPolicy()
     learning_rate: Optional[LearningRateRule] = Field(None, description="Peak lr per model size; "

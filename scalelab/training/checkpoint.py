@@ -18,7 +18,7 @@ import torch
 
 from scalelab.core.atomic import atomic_path
 from scalelab.training.distributed import barrier
-from scalelab.training.model import GPT, ModelConfig
+from scalelab.training.families import build_model, shape_from_dict
 
 CHECKPOINTS = "checkpoints"
 EXPORT_FILE = "model.pt"
@@ -101,8 +101,9 @@ def load_latest(engine, run_dir: Path, rank: int) -> Optional[dict[str, Any]]:
     return client_state
 
 
-def export_fp32(engine, run_dir: Path, model_config: dict[str, Any], stage: int, rank: int) -> Optional[Path]:
-    """Write the final weights as one fp32 file any torch process loads (no DeepSpeed needed).
+def export_fp32(engine, run_dir: Path, header: dict[str, Any], stage: int, rank: int) -> Optional[Path]:
+    """Write the final weights as one fp32 file any torch process loads (no DeepSpeed needed), after
+    `header` (families.saved_header: the model config, and the family of a non-GPT model).
 
     With ZeRO (or half precision) the authoritative fp32 weights are the optimizer's partitioned
     master copy, so they are consolidated from the final checkpoint; without, the module holds them.
@@ -119,15 +120,15 @@ def export_fp32(engine, run_dir: Path, model_config: dict[str, Any], stage: int,
             state = engine.module.state_dict()
         state = {k: v.detach().float().cpu().clone() for k, v in state.items()}
         with atomic_path(out) as tmp:
-            torch.save({"model_config": model_config, "state_dict": state}, tmp)
+            torch.save({**header, "state_dict": state}, tmp)
     barrier()
     return out
 
 
 def load_exported(path: str | Path):
-    """The exported model as a plain `GPT` in eval mode."""
+    """The exported model as a plain module of its family (`GPT`, `Bert`, `LSTMLM`) in eval mode."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
-    model = GPT(ModelConfig(**blob["model_config"]))
+    model = build_model(shape_from_dict(blob.get("family", "gpt"), blob["model_config"]))
     missing, unexpected = model.load_state_dict(blob["state_dict"], strict=False)
     # The tied output weight may be stored under either name.
     if set(missing) - {"lm_head.weight", "wte.weight"} or unexpected:

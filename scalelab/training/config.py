@@ -18,7 +18,10 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from scalelab.core.config_fields import Section, parse_token_count
 from scalelab.core.config import load_model
+from scalelab.training.families import FAMILIES, ModelShape
 from scalelab.training.model import ModelConfig
+from scalelab.training.model_bert import BertConfig
+from scalelab.training.model_lstm import LSTMConfig
 from scalelab.training.model_sizes import PRESETS, padded_vocab
 
 REPO = Path(__file__).resolve().parents[2]  # the source checkout (tests and the repo's configs/ use it)
@@ -40,8 +43,13 @@ TokenCount = Annotated[int, BeforeValidator(parse_token_count), Field(ge=1)]
 
 
 class ModelSpec(Section):
-    """A preset name, or a shape; a preset's fields can be overridden one by one."""
+    """A preset name, or a shape; a preset's fields can be overridden one by one.
 
+    `family` picks the architecture (training/families.py): gpt (the default), bert (masked LM) or
+    lstm (which uses a preset's n_layer and d_model, and has no heads and no context limit).
+    """
+
+    family: Literal[FAMILIES] = "gpt"  # type: ignore[valid-type]
     preset: Optional[str] = None
     n_layer: Optional[int] = Field(None, ge=1)
     n_head: Optional[int] = Field(None, ge=1)
@@ -60,6 +68,10 @@ class ModelSpec(Section):
 
     @model_validator(mode="after")
     def _shape(self) -> "ModelSpec":
+        if self.family == "lstm":
+            if self.preset is None and None in (self.n_layer, self.d_model):
+                raise ValueError("give a preset, or n_layer and d_model (family lstm)")
+            return self
         if self.preset is None and None in (self.n_layer, self.n_head, self.d_model):
             raise ValueError("give a preset, or n_layer, n_head and d_model")
         d, h = self.resolved("d_model"), self.resolved("n_head")
@@ -71,18 +83,32 @@ class ModelSpec(Section):
         value = getattr(self, field)
         return value if value is not None else getattr(PRESETS[self.preset], field)
 
-    def build(self, vocab_size: int, seq_len: int) -> ModelConfig:
+    def build(self, vocab_size: int, seq_len: int) -> ModelShape:
+        """The shape for a corpus of `vocab_size` tokens. BERT's vocabulary has one more, [MASK] (id
+        `vocab_size`), before padding."""
+        layers, width = self.resolved("n_layer"), self.resolved("d_model")
+        if self.family == "lstm":
+            return LSTMConfig(n_layer=layers, d_model=width, vocab_size=padded_vocab(vocab_size, self.pad_vocab_to),
+                              dropout=self.dropout)
         context = self.context if self.context is not None else (
             PRESETS[self.preset].context if self.preset else seq_len)
-        return ModelConfig(n_layer=self.resolved("n_layer"), n_head=self.resolved("n_head"),
-                           d_model=self.resolved("d_model"), vocab_size=padded_vocab(vocab_size, self.pad_vocab_to),
+        if self.family == "bert":
+            return BertConfig(n_layer=layers, n_head=self.resolved("n_head"), d_model=width,
+                              vocab_size=padded_vocab(vocab_size + 1, self.pad_vocab_to), context=context,
+                              mask_id=vocab_size, dropout=self.dropout, bias=self.bias)
+        return ModelConfig(n_layer=layers, n_head=self.resolved("n_head"), d_model=width,
+                           vocab_size=padded_vocab(vocab_size, self.pad_vocab_to),
                            context=context, dropout=self.dropout, bias=self.bias)
 
     @property
     def name(self) -> str:
-        if self.preset and all(getattr(self, f) is None for f in ("n_layer", "n_head", "d_model")):
-            return self.preset
-        return f"L{self.resolved('n_layer')}-H{self.resolved('n_head')}-D{self.resolved('d_model')}"
+        prefix = "" if self.family == "gpt" else f"{self.family}-"
+        shape = ("n_layer", "d_model") if self.family == "lstm" else ("n_layer", "n_head", "d_model")
+        if self.preset and all(getattr(self, f) is None for f in shape):
+            return prefix + self.preset
+        if self.family == "lstm":
+            return f"{prefix}L{self.resolved('n_layer')}-D{self.resolved('d_model')}"
+        return f"{prefix}L{self.resolved('n_layer')}-H{self.resolved('n_head')}-D{self.resolved('d_model')}"
 
 
 class DataSpec(Section):
@@ -203,6 +229,8 @@ class TrainConfig(Section):
         """Hash of what determines the results: not the output folder, nor logging."""
         fields = self.model_dump(mode="json", exclude={"output", "log_every_steps", "name"})
         fields["data"].pop("verify_checksums")
+        if fields["model"]["family"] == "gpt":  # GPT runs keep the hashes (and run ids) they had before families
+            fields["model"].pop("family")
         fields["data"]["corpus"] = Path(fields["data"]["corpus"]).name
         ds = self.deepspeed_json()
         fields["deepspeed"] = json.loads(ds.read_text()) if ds.is_file() else self.deepspeed

@@ -128,11 +128,14 @@ class TrainBatches:
         first = step_start + (micro_step * self.world + self.rank) * self.micro_batch
         return list(range(first, first + self.micro_batch))
 
+    def step_positions(self) -> list[list[int]]:
+        """The stream positions of the coming step's micro-batches on this rank (what BERT's masks are keyed by)."""
+        return [self.rank_slice(self.consumed, m) for m in range(self.grad_accum)]
+
     def next_step(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         batches = []
-        for m in range(self.grad_accum):
-            windows = [self.tokens.window(self.window_index(g) * self.seq_len, self.seq_len + 1)
-                       for g in self.rank_slice(self.consumed, m)]
+        for positions in self.step_positions():
+            windows = [self.tokens.window(self.window_index(g) * self.seq_len, self.seq_len + 1) for g in positions]
             batches.append(to_batch(windows))
         self.consumed += self.windows_per_step
         return batches
@@ -174,9 +177,18 @@ class ValidationWindows:
     def batches(self, batch_size: int):
         """(inputs, targets, real): every rank yields the same number of batches (ZeRO-3 gathers
         weights collectively, so ranks must run the same forwards); rows past `real` are padding."""
+        for _, x, y, real in self.indexed_batches(batch_size):
+            yield x, y, real
+
+    def indexed_batches(self, batch_size: int):
+        """As `batches`, each with the window indices of its rows first (BERT's masks are keyed by them)."""
         per_rank = -(-self.num_windows // self.world)
         for i in range(0, per_rank, batch_size):
             real = self.mine[i : i + batch_size]
             pad = [self.mine[0] if self.mine else 0] * (min(batch_size, per_rank - i) - len(real))
             x, y = to_batch([self.reader.window(w * self.seq_len, self.seq_len + 1) for w in real + pad])
-            yield x, y, len(real)
+            yield real + pad, x, y, len(real)
+
+    def window_tokens(self, index: int) -> np.ndarray:
+        """Validation window `index`: its seq_len + 1 tokens."""
+        return self.reader.window(index * self.seq_len, self.seq_len + 1)

@@ -70,10 +70,12 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
 
 
 def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks; outside a process group (`scalelab eval`) a world of one."""
     import torch.distributed as dist
 
     value = value.detach().clone()
-    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    if dist.is_initialized():
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value
 
 

@@ -21,6 +21,7 @@ from scalelab.training import checkpoint
 from scalelab.training.config import TrainConfig
 from scalelab.training.data import Corpus, DataError, ScaleTokens, TrainBatches, ValidationWindows
 from scalelab.training.deepspeed_config import DeepSpeedConfigError, resolve_deepspeed_config
+from scalelab.training.families import context_limit
 from scalelab.training.metrics import read_summary
 from scalelab.training.trainer import TrainError
 
@@ -38,10 +39,10 @@ def preflight(cfg: TrainConfig, world_size: int, resume: bool, on_gpu: Optional[
             problems = verify(corpus.folder)
             if problems:
                 raise DataError(f"{corpus.folder}: the files don't match the manifest:\n  " + "\n  ".join(problems))
-        model_cfg = cfg.model.build(corpus.vocab_size, cfg.data.seq_len)
-        if cfg.data.seq_len > model_cfg.context:
+        context = context_limit(cfg.model.build(corpus.vocab_size, cfg.data.seq_len))
+        if context is not None and cfg.data.seq_len > context:
             raise TrainError(f"data.seq_len {cfg.data.seq_len} is longer than the model's context "
-                             f"{model_cfg.context} (model.context)")
+                             f"{context} (model.context)")
         TrainBatches(ScaleTokens(corpus, cfg.data.scale), cfg.data.seq_len, cfg.batch.micro_batch_size,
                      cfg.batch.grad_accum, 0, world_size, cfg.seed)
         ValidationWindows(corpus, cfg.data.seq_len, cfg.eval.tokens, 0, world_size)

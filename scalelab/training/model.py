@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class ModelConfig:
+    family: ClassVar[str] = "gpt"  # not a field: the GPT's saved config is as before families
     n_layer: int
     n_head: int
     d_model: int

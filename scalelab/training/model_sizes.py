@@ -1,14 +1,19 @@
 """Named model shapes and the two parameter counts the scaling literature uses.
 
 Kaplan et al. (2020) fit laws in N = non-embedding parameters (≈ 12·L·d²); Hoffmann et al. (2022)
-count all parameters. Both are reported for every run so either fit can be made.
+count all parameters. Both are reported for every run so either fit can be made, for every family
+(the formulas are checked against the modules in tests/training/test_families.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Union
+
 from scalelab.training.model import ModelConfig
+from scalelab.training.model_bert import BertConfig
+from scalelab.training.model_lstm import LSTMConfig
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,16 @@ def padded_vocab(vocab_size: int, multiple: int) -> int:
     return -(-vocab_size // multiple) * multiple if multiple > 1 else vocab_size
 
 
-def count_params(cfg: ModelConfig) -> dict[str, int]:
+def count_params(cfg: Union[ModelConfig, BertConfig, LSTMConfig]) -> dict[str, int]:
+    """Parameter counts by formula (tied embeddings counted once), for the config's family."""
+    if isinstance(cfg, BertConfig):
+        return _bert_params(cfg)
+    if isinstance(cfg, LSTMConfig):
+        return _lstm_params(cfg)
+    return _gpt_params(cfg)
+
+
+def _gpt_params(cfg: ModelConfig) -> dict[str, int]:
     """Parameter counts by formula (tied embeddings counted once).
 
     Per block: two LayerNorms (d weights, d biases each), attention 4d² weights + 4d biases,
@@ -52,3 +66,23 @@ def count_params(cfg: ModelConfig) -> dict[str, int]:
     non_embedding = L * block + norm  # + the final LayerNorm
     embedding = cfg.vocab_size * d + cfg.context * d
     return {"total": non_embedding + embedding, "non_embedding": non_embedding}
+
+
+def _bert_params(cfg: BertConfig) -> dict[str, int]:
+    """A GPT block's parameters per layer; then the embedding LayerNorm, and the MLM head (a d×d dense
+    layer, a LayerNorm and the output bias of one per token). Non-embedding leaves out the token and
+    position embeddings, as for the GPT."""
+    d, L, v = cfg.d_model, cfg.n_layer, cfg.vocab_size
+    norm = 2 * d if cfg.bias else d
+    block = 2 * norm + 12 * d * d + ((4 * d + 5 * d) if cfg.bias else 0)
+    head = d * d + (d if cfg.bias else 0) + norm + (v if cfg.bias else 0)
+    non_embedding = norm + L * block + head
+    return {"total": non_embedding + v * d + cfg.context * d, "non_embedding": non_embedding}
+
+
+def _lstm_params(cfg: LSTMConfig) -> dict[str, int]:
+    """Per layer four gates, each with an input and a recurrent d×d matrix and two biases (PyTorch's
+    b_ih and b_hh): 8d² + 8d. The embedding is the output layer (tied)."""
+    d = cfg.d_model
+    non_embedding = cfg.n_layer * (8 * d * d + 8 * d)
+    return {"total": non_embedding + cfg.vocab_size * d, "non_embedding": non_embedding}

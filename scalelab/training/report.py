@@ -17,12 +17,12 @@ def print_summary(s: dict[str, Any], console: Console | None = None) -> None:
     table.add_column()
     rows = [
         ("data", f"{s['scale']} of {s['corpus']}: D = {s['unique_tokens']:,} unique tokens"),
-        ("model", f"{s['model']} (L{s['n_layer']} H{s['n_head']} d{s['d_model']}): "
+        ("model", f"{s['model']} (L{s['n_layer']}{'' if s['n_head'] is None else ' H' + str(s['n_head'])} d{s['d_model']}): "
                   f"N = {human_count(s['params'])} all, {human_count(s['params_non_embedding'])} non-embedding"),
         ("trained", f"{s['steps']:,} steps, {s['tokens_seen']:,} tokens, {s['epochs']:.2f} epochs, "
                     f"{s['flops']:.3g} FLOPs"),
         ("val loss", f"final {s['final_val_loss']:.4f}, best {s['best_val_loss']:.4f} "
-                     f"({s['val_tokens']:,} tokens)"),
+                     f"({s['val_tokens']:,} {'masked tokens' if s.get('objective') == 'masked_lm' else 'tokens'})"),
         ("train loss", f"{s['final_train_loss']:.4f} (last 10 steps)"),
         ("speed", (f"{s['tokens_per_s']:,.0f} tokens/s" if s["tokens_per_s"] else "-")
                   + f", {s['wall_time_s']:.1f}s wall"),

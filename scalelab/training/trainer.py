@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 
 from scalelab.core.provenance import provenance
 from scalelab.training import checkpoint
@@ -30,9 +29,10 @@ from scalelab.training.distributed import all_reduce_mean, all_reduce_sum, init_
 from scalelab.training.early_stop import EarlyStopper
 from scalelab.training.faults import maybe_fail
 from scalelab.training.flops import flops_per_token, mfu, peak_flops
+from scalelab.training.families import ModelShape, build_model, context_limit, saved_header
 from scalelab.training.metrics import CurveLog, write_progress, write_summary
-from scalelab.training.model import GPT, ModelConfig, lm_loss
 from scalelab.training.model_sizes import count_params
+from scalelab.training.objectives import CausalLM, Objective, Scored, objective_for
 from scalelab.training.schedule import lr_multiplier, warmup_steps
 
 
@@ -64,18 +64,19 @@ class Validation:
     bpb: Optional[float]   # bits per UTF-8 byte of the text the targets stand for
 
 
-def evaluate(engine, windows: ValidationWindows, batch_size: int, device: torch.device) -> Validation:
-    """Loss over the fixed validation windows, all ranks together, per token and per byte."""
+def evaluate(engine, windows: ValidationWindows, batch_size: int, device: torch.device,
+             objective: Objective = CausalLM(), scored: Optional[Scored] = None) -> Validation:
+    """Loss over the fixed validation windows, all ranks together, per predicted token and per byte
+    (every next token, or BERT's selected tokens: see objectives.py)."""
+    scored = scored or objective.scored(windows)
     engine.eval()
     total_nats = torch.zeros((), dtype=torch.float64, device=device)
     with torch.no_grad():
-        for x, y, real in windows.batches(batch_size):
-            logits = engine(x.to(device))
-            nats = F.cross_entropy(logits.float().transpose(1, 2), y.to(device), reduction="none")
-            total_nats += nats[:real].double().sum()
+        for ids, x, y, real in windows.indexed_batches(batch_size):
+            total_nats += objective.eval_nats(engine, ids, x, y, real, device)
     engine.train()
     total_nats = float(all_reduce_sum(total_nats))
-    return Validation(loss=total_nats / windows.tokens, bpb=bits_per_byte(total_nats, windows.bytes))
+    return Validation(loss=total_nats / scored.tokens, bpb=bits_per_byte(total_nats, scored.bytes))
 
 
 def eval_interval(cfg: TrainConfig, steps_per_epoch: float) -> int:
@@ -113,9 +114,11 @@ class Run:
     device: torch.device
     run_dir: Path
     corpus: Corpus
-    model_cfg: ModelConfig
+    model_cfg: ModelShape
+    objective: Objective
     loader: TrainBatches
     val_windows: ValidationWindows
+    val_scored: Scored             # what each validation loss is averaged over
     steps: int                     # the cap, with early stopping
     tokens_per_step: int
     eval_every: int
@@ -153,11 +156,13 @@ def _set_up(cfg: TrainConfig, resume: bool, device: Optional[torch.device]) -> R
     corpus = Corpus(cfg.data.corpus)
     seq_len = cfg.data.seq_len
     model_cfg = cfg.model.build(corpus.vocab_size, seq_len)
-    if seq_len > model_cfg.context:
-        raise TrainError(f"data.seq_len {seq_len} is longer than the model's context {model_cfg.context}")
+    context = context_limit(model_cfg)
+    if context is not None and seq_len > context:
+        raise TrainError(f"data.seq_len {seq_len} is longer than the model's context {context}")
     loader = TrainBatches(ScaleTokens(corpus, cfg.data.scale), seq_len, cfg.batch.micro_batch_size,
                           cfg.batch.grad_accum, dist.rank, dist.world_size, cfg.seed)
     val_windows = ValidationWindows(corpus, seq_len, cfg.eval.tokens, dist.rank, dist.world_size)
+    objective = objective_for(model_cfg, cfg.seed, corpus.eod_id)
     steps = total_steps(cfg, loader.num_windows, loader.windows_per_step)
     tokens_per_step = loader.windows_per_step * seq_len
     eval_every = eval_interval(cfg, loader.num_windows / loader.windows_per_step)
@@ -171,12 +176,13 @@ def _set_up(cfg: TrainConfig, resume: bool, device: Optional[torch.device]) -> R
     ds_config = resolve_deepspeed_config(cfg, dist.world_size, on_gpu, on_gpu and torch.cuda.is_bf16_supported())
     stage = zero_stage(ds_config)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = GPT(model_cfg)
+    model = build_model(model_cfg)
     engine, optimizer, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optimizer.weight_decay), config=ds_config,
         lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
     return Run(cfg=cfg, rank=dist.rank, world=dist.world_size, device=dist.device, run_dir=run_dir, corpus=corpus,
-               model_cfg=model_cfg, loader=loader, val_windows=val_windows, steps=steps,
+               model_cfg=model_cfg, objective=objective, loader=loader, val_windows=val_windows,
+               val_scored=objective.scored(val_windows), steps=steps,
                tokens_per_step=tokens_per_step, eval_every=eval_every,
                eval_batch=cfg.eval.micro_batch_size or cfg.batch.micro_batch_size, stopper=stopper, engine=engine,
                optimizer=optimizer, zero_stage=stage,
@@ -249,8 +255,9 @@ def _optimizer_step(run: Run) -> tuple[float, Optional[float]]:
     """This rank's micro-batches forward and backward; DeepSpeed steps at the accumulation boundary."""
     loss_sum = torch.zeros((), device=run.device)
     grad_norm = None
-    for x, y in run.loader.next_step():
-        loss = lm_loss(run.engine(x.to(run.device)), y.to(run.device))
+    positions = run.loader.step_positions()
+    for (x, y), where in zip(run.loader.next_step(), positions):
+        loss = run.objective.train_loss(run.engine, x, y, where, run.device)
         run.engine.backward(loss)
         if run.manual_grad_norm and run.engine.is_gradient_accumulation_boundary():
             grad_norm = grad_norm_fp32(run.engine.module)
@@ -266,7 +273,7 @@ def _optimizer_step(run: Run) -> tuple[float, Optional[float]]:
 def _evaluate_if_due(run: Run, progress: Progress) -> Optional[Validation]:
     if progress.step % run.eval_every != 0 and progress.step != run.steps:
         return None
-    val = evaluate(run.engine, run.val_windows, run.eval_batch, run.device)
+    val = evaluate(run.engine, run.val_windows, run.eval_batch, run.device, run.objective, run.val_scored)
     progress.best = val if progress.best is None or val.loss < progress.best.loss else progress.best
     if run.stopper:
         run.stopper.observe(progress.step, val.loss)
@@ -294,10 +301,12 @@ def _finish(run: Run, progress: Progress, t_start: float, started_at: str) -> di
         run.curves.write()
         checkpoint.drop_best(run.run_dir)
     if progress.val is None:  # resumed after the final step: the run was already complete
-        progress.val = evaluate(run.engine, run.val_windows, run.eval_batch, run.device)
+        progress.val = evaluate(run.engine, run.val_windows, run.eval_batch, run.device, run.objective,
+                                run.val_scored)
     exported = None
     if run.cfg.checkpoint.export:
-        exported = checkpoint.export_fp32(run.engine, run.run_dir, run.model_cfg.to_dict(), run.zero_stage, run.rank)
+        exported = checkpoint.export_fp32(run.engine, run.run_dir, saved_header(run.model_cfg), run.zero_stage,
+                                          run.rank)
     outcome = Outcome(final=progress.val, best=progress.best or progress.val, steps=progress.step,
                       steps_cap=run.steps, stopper=run.stopper,
                       val_curve=[(r["step"], r["val_loss"]) for r in run.curves.rows if r["val_loss"] is not None])
@@ -375,7 +384,9 @@ def _summary(run: Run, outcome: Outcome, timing: Timing, exported: Optional[Path
         "seq_len": loader.seq_len,
         "global_batch_windows": loader.windows_per_step,
         "model": cfg.model.name,
-        "n_layer": model_cfg.n_layer, "n_head": model_cfg.n_head, "d_model": model_cfg.d_model,
+        "family": model_cfg.family,
+        "objective": run.objective.name,  # causal_lm, or masked_lm: losses over BERT's selected tokens
+        "n_layer": model_cfg.n_layer, "n_head": getattr(model_cfg, "n_head", None), "d_model": model_cfg.d_model,
         "vocab_size": model_cfg.vocab_size,
         "params": run.params["total"],
         "params_non_embedding": run.params["non_embedding"],
@@ -385,12 +396,12 @@ def _summary(run: Run, outcome: Outcome, timing: Timing, exported: Optional[Path
         "best_val_loss": outcome.best.loss,
         "final_val_bpb": outcome.final.bpb,
         "best_val_bpb": outcome.best.bpb,
-        "val_bytes": val_windows.bytes,
+        "val_bytes": run.val_scored.bytes,
         "bpb_exact": val_windows.counter.exact,  # false: bytes estimated from the file's bytes per token
         "converged": converged(outcome.val_curve, outcome.steps),
         "last_window_improvement": last_window_improvement(outcome.val_curve, outcome.steps),
         "final_train_loss": sum(last) / len(last) if last else None,  # mean of the last 10 steps
-        "val_tokens": val_windows.tokens,  # the same fixed prefix for every run of this corpus and seq_len
+        "val_tokens": run.val_scored.tokens,  # the same for every run of this corpus, seq_len and objective
         "wall_time_s": timing.wall_s,
         "tokens_per_s": timing.tokens_per_s,
         "world_size": run.world,

@@ -44,6 +44,7 @@ class LawFit:
     ci_level: float = 0.95
     samples: list[dict[str, float]] = field(default_factory=list)  # bootstrap constants
     group: Optional[float] = None  # the model size (N) of a per-size data-law fit
+    family: Optional[str] = None   # the model family of the runs fitted (a sweep's; None: a generic table)
     notes: list[str] = field(default_factory=list)
     bounds: dict[str, list[float]] = field(default_factory=dict)  # constant -> [low, high] it was fitted in
     backtest: Optional[Backtest] = None
@@ -56,6 +57,8 @@ class LawFit:
                                "residuals": self.residuals}
         if self.group is not None:
             out["params"] = self.group
+        if self.family is not None:
+            out["family"] = self.family
         if self.notes:
             out["notes"] = self.notes
         if with_samples:
@@ -97,7 +100,7 @@ def fit_law(law: Law, points: Points, bootstrap: int = 100, seed: int = 0, ci_le
                  for lab, n, d, l, lp in zip(points.labels, points.params, points.tokens, points.loss, log_pred)]
     fit = LawFit(law=law.name, constants=law.constants(best.theta), theta=best.theta, objective=best.objective,
                  r2=r2, residuals=residuals, n_points=len(points), ci_level=ci_level,
-                 notes=list(points.notes), bounds=_constant_bounds(law, lower, upper))
+                 notes=list(points.notes), bounds=_constant_bounds(law, lower, upper), family=points.family)
     fit.notes += _bound_notes(law, best.theta, lower, upper)
     if law.joint:
         fit.notes += _span_notes(points)

@@ -20,6 +20,7 @@ LAWS = ("data", "kaplan", "chinchilla", "kaplan-nd", "data-constrained")
 
 FITS_SCHEMA = pa.schema([
     ("law", pa.string()),
+    ("family", pa.string()),      # the model family of a sweep's runs (gpt, bert, lstm); null for a generic table
     ("params", pa.float64()),     # the model size of a per-size data-law fit; null for N-and-D laws
     ("constant", pa.string()),    # E, A, B, alpha, beta, D_c, alpha_D, R_star
     ("value", pa.float64()),
@@ -71,25 +72,28 @@ def fits_table(fits: list[LawFit]) -> pa.Table:
     for f in fits:
         for key, value in f.constants.items():
             lo, hi = f.ci.get(key, [None, None])
-            rows.append({"law": f.law, "params": f.group, "constant": key, "value": float(value), "ci_low": lo,
+            rows.append({"law": f.law, "family": f.family, "params": f.group, "constant": key, "value": float(value), "ci_low": lo,
                          "ci_high": hi, "ci_level": f.ci_level, "r2": f.r2, "n_points": f.n_points})
     return pa.Table.from_pylist(finite(rows), schema=FITS_SCHEMA)  # null, not NaN / inf, as in fits.json
 
 
 def write_fits(report_dir: Path, fits: list[LawFit]) -> None:
-    """Merge these fits into REPORT/fits.parquet (other laws' rows kept) and REPORT/fits.json (with samples)."""
+    """Merge these fits into REPORT/fits.parquet and REPORT/fits.json (with samples): they replace the
+    rows of the same law and family; other laws' and families' rows are kept."""
     report_dir = Path(report_dir)
-    laws = {f.law for f in fits}
+    replaced = {(f.law, f.family) for f in fits}
     table = fits_table(fits)
     path = report_dir / "fits.parquet"
     if path.is_file():
-        old = pq.read_table(path)
-        keep = [r for r in old.to_pylist() if r["law"] not in laws]
+        old = pq.read_table(path).to_pylist()
+        keep = [{"family": None, **r} for r in old if (r["law"], r.get("family")) not in replaced]
         table = pa.concat_tables([pa.Table.from_pylist(keep, schema=FITS_SCHEMA), table])
     write_parquet(path, table)
     doc_path = report_dir / "fits.json"
     doc = _read_fits_json(doc_path) if doc_path.is_file() else {}
-    doc.update({law: [f.to_json(with_samples=True) for f in fits if f.law == law] for law in laws})
+    for law in {law for law, _ in replaced}:
+        kept = [f for f in doc.get(law, []) if (law, f.get("family")) not in replaced]
+        doc[law] = kept + [f.to_json(with_samples=True) for f in fits if f.law == law]
     write_json(doc_path, doc, dumps=dumps, indent=1)
 
 

@@ -5,7 +5,9 @@
 - validation curves against tokens seen, one panel per model size, each run's best point (where
   early stopping kept it) marked;
 - iso-loss contours of a Chinchilla fit over (N, D), framed so that the runs and the compute-optimal
-  frontier over their compute range are both inside.
+  frontier over their compute range are both inside;
+- for a sweep of several model families, the families side by side: L(D) of each family's sizes,
+  and L(N) at each family's largest D, each with its fit and bootstrap band.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from scalelab.orchestrator.scaling.points import Points  # noqa: E402
 from scalelab.core.human_count import human_count  # noqa: E402
 
 
-def loss_vs_data(points: Points, fits: list[LawFit], out: Path, unit: str = "nats/token") -> Path:
+def loss_vs_data(points: Points, fits: list[LawFit], out: Path, unit: str = "nats/token",
+                 family: Optional[str] = None) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     by_size = {f.group: f for f in fits}
@@ -53,7 +56,8 @@ def loss_vs_data(points: Points, fits: list[LawFit], out: Path, unit: str = "nat
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
     ax.set_xlabel("unique training tokens D")
     ax.set_ylabel(f"best validation loss ({unit})")
-    ax.set_title("Loss against data (×: backtest prediction from the fit without the largest D)")
+    ax.set_title(("" if family is None else f"{family}: ") +
+                 "Loss against data (×: backtest prediction from the fit without the largest D)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, out)
@@ -84,10 +88,16 @@ def loss_curves(curves: pa.Table, runs: pa.Table, out: Path, metric: str = "bpb"
     meta = {r["run_id"]: r for r in runs.to_pylist()}
     rows = [r for r in curves.to_pylist() if r["val_loss"] is not None]
     column = "val_bpb" if metric == "bpb" and any(r.get("val_bpb") is not None for r in rows) else "val_loss"
-    sizes = sorted({meta[r["run_id"]]["params_non_embedding"] for r in rows if r["run_id"] in meta} or {0})
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.2), squeeze=False, sharey=True)
-    for ax, size in zip(axes[0], sizes):
-        mine = sorted({r["run_id"] for r in rows if meta.get(r["run_id"], {}).get("params_non_embedding", 0) == size},
+
+    def panel(run_id: str) -> tuple[str, int]:  # a panel per family and model size
+        m = meta.get(run_id, {})
+        return m.get("family") or "gpt", m.get("params_non_embedding", 0)
+
+    sizes = sorted({panel(r["run_id"]) for r in rows if r["run_id"] in meta} or {("gpt", 0)})
+    several = len({family for family, _ in sizes}) > 1
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.2), squeeze=False, sharey=not several)
+    for ax, (family, size) in zip(axes[0], sizes):
+        mine = sorted({r["run_id"] for r in rows if r["run_id"] in meta and panel(r["run_id"]) == (family, size)},
                       key=lambda run: meta[run]["unique_tokens"] if run in meta else 0)
         for run_id in mine:
             points = [(r["tokens_seen"], r[column]) for r in rows if r["run_id"] == run_id and r[column] is not None]
@@ -98,13 +108,81 @@ def loss_curves(curves: pa.Table, runs: pa.Table, out: Path, metric: str = "bpb"
             best = min(points, key=lambda p: p[1])
             ax.plot(*best, "*", color=line.get_color(), markersize=11, markeredgecolor="k", markeredgewidth=0.5)
         ax.set_xscale("log")
-        ax.set_title(f"N = {human_count(size)} non-embedding")
+        ax.set_title(("" if not several else f"{family}: ") + f"N = {human_count(size)} non-embedding")
         ax.set_xlabel("tokens seen")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("validation " + ("bits per byte" if column == "val_bpb" else "loss (nats/token)"))
     fig.suptitle("Validation curves (★: the best point, which the fits use)", fontsize=10)
     return _save(fig, out)
+
+
+FAMILY_MARKERS = {"gpt": "o", "bert": "s", "lstm": "^"}
+
+
+def families_compare(families: list[tuple[str, Points, list[LawFit], list[LawFit]]], out: Path,
+                     unit: str) -> Path:
+    """Left, L(D): each family's points, per-size fits and bands (one color per family). Right, L(N):
+    each family's best loss at its largest D against N, with its joint fit at that D and its band
+    when the family has one (Chinchilla's form, else Kaplan's), else the points joined."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (family, points, data_fits, joint_fits) in enumerate(families):
+        color, marker = colors[i % len(colors)], FAMILY_MARKERS.get(family, "D")
+        by_size = {f.group: f for f in data_fits}
+        for n in np.unique(points.params):
+            mask = points.params == n
+            left.scatter(points.tokens[mask], points.loss[mask], color=color, marker=marker, zorder=3)
+            fit = by_size.get(float(n))
+            if fit is not None:
+                d = np.geomspace(points.tokens[mask].min() / 1.5, points.tokens[mask].max() * 4, 100)
+                left.plot(d, predict_loss(fit.law, fit.constants, n, d), color=color, linewidth=1,
+                          label=f"{family}, N = {human_count(n)}: β = {fit.constants['beta']:.2f}"
+                          + (f" [{fit.ci['beta'][0]:.2f}, {fit.ci['beta'][1]:.2f}]" if "beta" in fit.ci else ""))
+                _band(left, fit, n, d, color)
+        d_max = float(points.tokens.max())
+        top = points.tokens == d_max
+        ns, losses = points.params[top], points.loss[top]
+        order = np.argsort(ns)
+        right.scatter(ns[order], losses[order], color=color, marker=marker, zorder=3,
+                      label=f"{family} at D = {human_count(d_max)}")
+        joint = next((f for f in joint_fits if f.law == "chinchilla"), None) or next(iter(joint_fits), None)
+        if joint is not None and len(ns) > 1:
+            n_grid = np.geomspace(ns.min() / 1.5, ns.max() * 4, 100)
+            right.plot(n_grid, predict_loss(joint.law, joint.constants, n_grid, d_max), color=color,
+                       label=f"{family}: {joint.law} fit" + _exponent_label(joint))
+            _band(right, joint, n_grid, d_max, color)
+        elif len(ns) > 1:
+            right.plot(ns[order], losses[order], color=color, linewidth=1, linestyle=":")
+    for ax, xlabel in ((left, "unique training tokens D"), (right, "non-embedding parameters N")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"best validation loss ({unit})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    left.set_title("L(D) by family (bands: 95% bootstrap)")
+    right.set_title("L(N) at each family's largest D")
+    fig.suptitle("Model families on one corpus (BERT: masked-token loss, another quantity: compare exponents)",
+                 fontsize=10)
+    return _save(fig, out)
+
+
+def _band(ax, fit: LawFit, n, d, color: str) -> None:
+    if fit.samples:
+        curves = np.array([predict_loss(fit.law, s, n, d) for s in fit.samples])
+        lo, hi = np.percentile(curves, [(1 - fit.ci_level) / 2 * 100, (1 + fit.ci_level) / 2 * 100], axis=0)
+        ax.fill_between(n if np.ndim(n) else d, lo, hi, color=color, alpha=0.15, linewidth=0)
+
+
+def _exponent_label(fit: LawFit) -> str:
+    key = "alpha" if "alpha" in fit.constants else "alpha_N" if "alpha_N" in fit.constants else None
+    if key is None:
+        return ""
+    ci = fit.ci.get(key)
+    return f", {key} = {fit.constants[key]:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def chinchilla_contours(fit: LawFit, points: Optional[Points], out: Path) -> Path:
@@ -145,7 +223,9 @@ def chinchilla_contours(fit: LawFit, points: Optional[Points], out: Path) -> Pat
 def _frontier(c: dict, budgets: np.ndarray) -> list[dict]:
     if c["alpha"] <= 0 or c["beta"] <= 0:
         return []  # no interior optimum: nothing to draw
-    return [compute_optimal(c, f) for f in budgets]
+    optima = [compute_optimal(c, f) for f in budgets]
+    # Exponents near a bound can put the optimum beyond floating point (N or D of 0 or inf): not drawable.
+    return [o for o in optima if all(np.isfinite(o[k]) and o[k] > 0 for k in ("params", "tokens"))]
 
 
 def _save(fig, out: Path) -> Path:

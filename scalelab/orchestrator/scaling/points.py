@@ -7,11 +7,16 @@ D = unique_tokens (the scale), epochs = epochs, and the loss is the run's best v
 `best_val_bpb` (bits per UTF-8 byte, comparable across tokenizers) with metric="bpb", or
 `best_val_loss` (nats per token) with metric="nats". Only complete runs count, and runs whose
 report says they did not converge are left out; both facts are kept as notes that fits carry.
+
+A runs.parquet may hold several model families (its `family` column; older ones are all GPTs).
+Points are always of one family: BERT's loss is per masked token, a different quantity from a
+next-token loss, and a GPT's and an LSTM's laws are the comparison, not one law. A table of several
+families needs `family=`; the report fits each family on its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -42,18 +47,18 @@ class Points:
     n_kind: str          # which N: "non_embedding", "all", or "as given"
     loss_kind: str = "loss"          # the column the loss came from (best_val_bpb, best_val_loss, loss)
     notes: tuple[str, ...] = ()      # what the reader should know about how the points were chosen
+    family: Optional[str] = None     # the model family of a sweep's runs (None: a generic table)
 
     def __len__(self) -> int:
         return len(self.loss)
 
     def astype(self, dtype: type) -> "Points":
-        return Points(self.params.astype(dtype), self.tokens.astype(dtype), self.loss.astype(dtype),
-                      self.epochs.astype(dtype), self.labels, self.source, self.n_kind, self.loss_kind, self.notes)
+        return replace(self, params=self.params.astype(dtype), tokens=self.tokens.astype(dtype),
+                       loss=self.loss.astype(dtype), epochs=self.epochs.astype(dtype))
 
     def subset(self, mask: np.ndarray) -> "Points":
-        return Points(self.params[mask], self.tokens[mask], self.loss[mask], self.epochs[mask],
-                      [l for l, m in zip(self.labels, mask) if m], self.source, self.n_kind, self.loss_kind,
-                      self.notes)
+        return replace(self, params=self.params[mask], tokens=self.tokens[mask], loss=self.loss[mask],
+                       epochs=self.epochs[mask], labels=[l for l, m in zip(self.labels, mask) if m])
 
 
 def read_table(path: str | Path) -> pa.Table:
@@ -70,14 +75,40 @@ def read_table(path: str | Path) -> pa.Table:
         raise PointsError(f"{path}: not a readable CSV or Parquet table ({_one_line(exc)})") from None
 
 
+def families_in(table: pa.Table) -> list[str]:
+    """The model families of a sweep's runs, sorted; runs from before families are GPTs."""
+    if "family" not in table.column_names:
+        return ["gpt"] if RUNS_COLUMNS <= set(table.column_names) else []
+    return sorted({f or "gpt" for f in table["family"].to_pylist()})
+
+
+def one_family(table: pa.Table, source: str, family: Optional[str]) -> tuple[pa.Table, str]:
+    """The runs of `family`; with none named, the table must hold one family."""
+    present = families_in(table)
+    if family is None:
+        if len(present) > 1:
+            raise PointsError(f"{source}: runs of families {', '.join(present)}: a fit reads one family (a masked-"
+                              f"token loss is not a next-token loss); choose one with --family")
+        family = present[0] if present else "gpt"
+    if family not in present:
+        raise PointsError(f"{source}: no runs of family {family}; it has {', '.join(present) or 'none'}")
+    if "family" in table.column_names:
+        table = table.filter(pc.equal(pc.fill_null(table["family"], "gpt"), family))
+    return table, family
+
+
 def points_from_table(table: pa.Table, source: str, params: Literal["non_embedding", "all"] = "non_embedding",
-                      metric: Metric = "bpb") -> Points:
+                      metric: Metric = "bpb", family: Optional[str] = None) -> Points:
     if metric not in METRICS:
         raise PointsError(f"metric {metric}: must be one of {', '.join(METRICS)}")
     cols = set(table.column_names)
     notes: list[str] = []
     if RUNS_COLUMNS <= cols and cols & {"best_val_bpb", "best_val_loss"}:
+        table, family = one_family(table, source, family)
         table, loss_col, notes = _sweep_runs(table, source, metric)
+        if family == "bert":
+            notes.append("bert: the loss is BERT's masked-token loss (over the 15% selected tokens, bits per byte of "
+                         "their text), not a next-token loss; compare its law's shape with the others', not its level")
         mapping = {"params": "params_non_embedding" if params == "non_embedding" else "params",
                    "tokens": "unique_tokens", "loss": loss_col}
         n_kind = params
@@ -95,7 +126,7 @@ def points_from_table(table: pa.Table, source: str, params: Literal["non_embeddi
     labels = [str(v) for v in table["run_id"].to_pylist()] if "run_id" in cols \
         else [str(i + 1) for i in range(table.num_rows)]
     return Points(values["params"], values["tokens"], values["loss"], np.nan_to_num(epochs, nan=1.0),
-                  labels, source, n_kind, mapping["loss"], tuple(notes))
+                  labels, source, n_kind, mapping["loss"], tuple(notes), family)
 
 
 def _sweep_runs(table: pa.Table, source: str, metric: Metric) -> tuple[pa.Table, str, list[str]]:
@@ -146,5 +177,5 @@ def _one_line(exc: BaseException) -> str:
 
 
 def load_points(path: str | Path, params: Literal["non_embedding", "all"] = "non_embedding",
-                table: Optional[pa.Table] = None, metric: Metric = "bpb") -> Points:
-    return points_from_table(table if table is not None else read_table(path), str(path), params, metric)
+                table: Optional[pa.Table] = None, metric: Metric = "bpb", family: Optional[str] = None) -> Points:
+    return points_from_table(table if table is not None else read_table(path), str(path), params, metric, family)
