@@ -183,6 +183,9 @@ class Location:
         if self.is_local:
             self.path.unlink(missing_ok=missing_ok)
             return
+        # S3 answers a DELETE of a missing key with success: ask first when that matters.
+        if not missing_ok and not self.fs.isfile(self.key):
+            raise FileNotFoundError(f"{self.url}: no such object")
         try:
             self.fs.rm_file(self.key)
         except FileNotFoundError:
