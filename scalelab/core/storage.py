@@ -98,21 +98,24 @@ class Location:
         return self.url
 
     # -- the filesystem behind a URL -----------------------------------------------------------
-    @property
-    def fs(self) -> Any:
-        """The fsspec filesystem of a URL (one instance per process and protocol, fsspec's cache)."""
+    def _remote(self) -> tuple[Any, str]:
+        """The URL's fsspec filesystem (one instance per process, fsspec's cache) and the key it names."""
         import fsspec
 
         try:
-            return fsspec.filesystem(self.protocol, use_listings_cache=False)
+            return fsspec.core.url_to_fs(self.url, use_listings_cache=False)
         except ImportError as exc:
             raise OSError(f"{self.url}: cannot open {self.protocol}:// storage ({exc}); "
                           f"for s3:// install scalelab[s3]") from None
 
     @property
+    def fs(self) -> Any:
+        return self._remote()[0]
+
+    @property
     def key(self) -> str:
         """The URL as its filesystem names it (`bucket/key` for S3)."""
-        return self.fs._strip_protocol(self.url)
+        return self._remote()[1]
 
     # -- queries -------------------------------------------------------------------------------
     def exists(self) -> bool:
