@@ -71,7 +71,7 @@ class Resources(Section):
 
 class SweepConfig(Section):
     name: str = "sweep"
-    corpus: str = Field(..., description="A built corpus folder (holds manifest.json).")
+    corpus: str = Field(..., description="A built corpus folder (holds manifest.json), or its URL (s3://...).")
     scales: list[str] = Field(default_factory=list, description="Scales of the manifest; empty: all of them.")
     models: list[Union[str, ModelEntry]] = Field(..., min_length=1)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
