@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,10 @@ def local_s3() -> Iterator[S3Server]:
     host, port = server.get_host_and_port()
     env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test",
            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    # moto keeps its buckets in process memory, shared by every server started in this process:
+    # start each from empty.
+    with urllib.request.urlopen(urllib.request.Request(f"{env['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST")):
+        pass
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     _forget_s3_clients()
