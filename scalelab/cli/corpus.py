@@ -26,7 +26,7 @@ def build(
     input: List[str] = typer.Option([], "--input", "-i", help="Input path, glob or URI (repeatable); replaces the config's inputs."),
     input_type: Optional[str] = typer.Option(None, "--input-type", help="Force the source type of --input: warc, html, jsonl, parquet, text, paths."),
     set_: List[str] = typer.Option([], "--set", help="Override a config field: dotted.key=value (repeatable)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: output.dir, else out/NAME)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or object-storage URL, e.g. s3://bucket/prefix (default: output.dir, else out/NAME)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto' for the local one); default: start an embedded Ray."),
     force: bool = typer.Option(False, "--force", help="Start over in an output folder that holds another (or a changed) build."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Build into a non-empty folder scalelab did not create (only the build's own files are replaced)."),
@@ -76,7 +76,7 @@ def build(
 
 
 @corpus_app.command("status")
-def status(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+def status(out: str = typer.Argument(..., help="A build's output folder or URL.")) -> None:
     """Show which phases of a build are done, and how many units are done, started and left."""
     from scalelab.pipelines.build_status import build_status
 
@@ -94,8 +94,9 @@ def status(out: Path = typer.Argument(..., help="A build's output folder.")) -> 
 
 
 @corpus_app.command("stats")
-def stats(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+def stats(out: str = typer.Argument(..., help="A build's output folder or URL.")) -> None:
     """Print where every document of a build went: kept, or dropped at which stage and why."""
+    from scalelab.core.storage import Location
     from scalelab.pipelines.report import print_stats
     from scalelab.pipelines.stats import read_stats
 
@@ -105,7 +106,7 @@ def stats(out: Path = typer.Argument(..., help="A build's output folder.")) -> N
         fail(str(exc))
         return
     print_stats(stats, console, title=str(out))
-    shards = Path(out) / "stats" / "shards.json"
+    shards = Location.of(out) / "stats" / "shards.json"
     if shards.is_file():
         from scalelab.pipelines.report import print_shards
 
@@ -113,7 +114,7 @@ def stats(out: Path = typer.Argument(..., help="A build's output folder.")) -> N
 
 
 @corpus_app.command("verify")
-def verify_corpus(out: Path = typer.Argument(..., help="A build's output folder.")) -> None:
+def verify_corpus(out: str = typer.Argument(..., help="A build's output folder or URL.")) -> None:
     """Recompute the shards' checksums, token and document counts against manifest.json."""
     from scalelab.core.manifest import ManifestError, read_manifest, verify
 

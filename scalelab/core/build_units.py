@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 
 from scalelab.core.atomic import write_json, write_parquet
+from scalelab.core.storage import Location, read_parquet
 
 PHASE_ROOT = "phase"
 # The build's phases in order; `corpus status` lists them so.
@@ -34,16 +34,16 @@ PHASES = ("process", "exact_dedup", "near_find", "near_rewrite", "tokenizer", "t
 class BuildError(RuntimeError):
     """A build that cannot go on (a unit failed for good, inputs changed); completed units are kept."""
 
-def write_record(path: Path, value: Any) -> None:
+def write_record(path: Path | Location, value: Any) -> None:
     """A plan or done record: sorted keys, so the same record is the same bytes."""
     write_json(path, value, indent=1, sort_keys=True)
 
 
 class Phase:
-    def __init__(self, out_dir: str | Path, name: str):
+    def __init__(self, out_dir: str | Path | Location, name: str):
         self.name = name
         # Absolute: the paths go to Ray workers, whose working directory is not the driver's.
-        self.dir = Path(out_dir).resolve() / PHASE_ROOT / name
+        self.dir = Location.of(out_dir).resolve() / PHASE_ROOT / name
 
     # -- the plan ------------------------------------------------------------------------------
     def plan(self) -> Optional[dict[str, Any]]:
@@ -59,7 +59,7 @@ class Phase:
         return plan
 
     # -- units ---------------------------------------------------------------------------------
-    def done_path(self, unit: str) -> Path:
+    def done_path(self, unit: str) -> Location:
         return self.dir / f"{unit}.done.json"
 
     def is_done(self, unit: str) -> bool:
@@ -68,11 +68,11 @@ class Phase:
     def done_record(self, unit: str) -> dict[str, Any]:
         return json.loads(self.done_path(unit).read_text())
 
-    def output(self, unit: str, suffix: str = ".parquet") -> Path:
+    def output(self, unit: str, suffix: str = ".parquet") -> Location:
         return self.dir / f"{unit}{suffix}"
 
     def mark_started(self, unit: str) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir()
         (self.dir / f"{unit}.started").write_text(f"{socket.gethostname()} {os.getpid()} {time.time():.3f}\n")
 
     def finish(self, unit: str, stat_rows: Optional[pa.Table] = None, **record: Any) -> None:
@@ -83,23 +83,29 @@ class Phase:
         (self.dir / f"{unit}.started").unlink(missing_ok=True)
 
     def stat_rows(self, units: list[str]) -> list[pa.Table]:
-        return [pq.read_table(p) for u in units if (p := self.output(u, ".stats.parquet")).is_file()]
+        return [read_parquet(p) for u in units if (p := self.output(u, ".stats.parquet")).is_file()]
 
     def units(self) -> list[str]:
         plan = self.plan()
         return [] if plan is None else [u["name"] for u in plan["units"]]
 
+    def _units_with(self, suffix: str) -> set[str]:
+        """The units that have a `UNIT<suffix>` record: one listing (not one request per unit on object storage)."""
+        return {f.name[: -len(suffix)] for f in self.dir.glob(f"*{suffix}")}
+
     def pending(self) -> list[dict[str, Any]]:
         plan = self.plan() or {"units": []}
-        return [u for u in plan["units"] if not self.is_done(u["name"])]
+        done = self._units_with(".done.json")
+        return [u for u in plan["units"] if u["name"] not in done]
 
     def complete(self) -> bool:
         return self.plan() is not None and not self.pending()
 
     def counts(self) -> dict[str, int]:
         names = self.units()
-        done = sum(self.is_done(u) for u in names)
-        started = sum((self.dir / f"{u}.started").is_file() and not self.is_done(u) for u in names)
+        done_units, started_units = self._units_with(".done.json"), self._units_with(".started")
+        done = sum(u in done_units for u in names)
+        started = sum(u in started_units and u not in done_units for u in names)
         return {"units": len(names), "done": done, "started": started, "left": len(names) - done - started}
 
 

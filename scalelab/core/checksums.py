@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from scalelab.core.storage import Location
 
-def file_sha256(path: str | Path) -> str:
+
+def file_sha256(path: str | Path | Location) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with Location.of(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scalelab.core.atomic import write_json
 from scalelab.core.checksums import file_sha256
 from scalelab.core.shard_format import ShardReader
+from scalelab.core.storage import Location, arrow_ipc_reader
 
 SHARDS_FOLDER = "shards"
 MANIFEST_FILE = "manifest.json"
@@ -78,8 +79,8 @@ class Manifest(_Record):
     decontamination: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def load(cls, out_dir: str | Path) -> "Manifest":
-        path = Path(out_dir) / MANIFEST_FILE
+    def load(cls, out_dir: str | Path | Location) -> "Manifest":
+        path = Location.of(out_dir) / MANIFEST_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{out_dir}: no manifest.json (was the corpus built with shards enabled?)")
         data = _read_json(path)
@@ -96,18 +97,18 @@ class Manifest(_Record):
             raise ManifestError(f"{path}: {where}: {first['msg']}{more}; not a complete corpus manifest, "
                                 "rebuild the corpus to rewrite it") from None
 
-    def save(self, out_dir: str | Path) -> Path:
+    def save(self, out_dir: str | Path | Location) -> Location:
         # Field order is fixed here (scales smallest first, as the builder gives them); no time or
         # host goes in: the sweep's run ids hash these bytes. Unset optional fields stay out.
         fields = self.model_dump(mode="json", exclude_unset=True)
         fields = {"format_version": self.format_version, **fields}  # first, and written even when defaulted
-        return write_json(Path(out_dir) / MANIFEST_FILE, fields, indent=2)
+        return write_json(Location.of(out_dir) / MANIFEST_FILE, fields, indent=2)
 
     def train_tokens(self) -> int:
         return sum(s.tokens for s in self.shards)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Location) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -122,13 +123,13 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     return {"format_version": FORMAT_VERSION, **{k: v for k, v in data.items() if k != "format_version"}}
 
 
-def read_manifest(out_dir: str | Path) -> Manifest:
+def read_manifest(out_dir: str | Path | Location) -> Manifest:
     return Manifest.load(out_dir)
 
 
-def verify(out_dir: str | Path) -> list[str]:
+def verify(out_dir: str | Path | Location) -> list[str]:
     """Recompute every checksum and count; return the problems found (empty: all good)."""
-    out_dir = Path(out_dir)
+    out_dir = Location.of(out_dir)
     manifest = Manifest.load(out_dir)
     problems = _tokenizer_problems(out_dir, manifest)
     for entry in manifest.shards + [manifest.validation]:
@@ -141,14 +142,14 @@ def verify(out_dir: str | Path) -> list[str]:
     return problems
 
 
-def _tokenizer_problems(out_dir: Path, manifest: Manifest) -> list[str]:
+def _tokenizer_problems(out_dir: Location, manifest: Manifest) -> list[str]:
     tok_path = out_dir / "tokenizer.json"
     if not tok_path.is_file() or file_sha256(tok_path) != manifest.tokenizer.sha256:
         return ["tokenizer.json: missing or its sha256 differs from the manifest"]
     return []
 
 
-def _entry_problems(folder: Path, entry: ShardEntry) -> list[str]:
+def _entry_problems(folder: Location, entry: ShardEntry) -> list[str]:
     problems = []
     for expected, name in ((entry.sha256, entry.path), (entry.index_sha256, entry.index)):
         if not (folder / name).is_file():
@@ -157,7 +158,7 @@ def _entry_problems(folder: Path, entry: ShardEntry) -> list[str]:
             problems.append(f"{name}: sha256 differs from the manifest (corrupt or changed)")
     try:
         tokens = ShardReader(folder / entry.path).num_tokens
-        documents = pa.ipc.open_file(pa.memory_map(str(folder / entry.index))).read_all().num_rows
+        documents = arrow_ipc_reader(folder / entry.index).read_all().num_rows
     except (OSError, pa.ArrowException) as exc:
         return problems + [f"{entry.path}: unreadable: {exc}"]
     if tokens != entry.tokens:

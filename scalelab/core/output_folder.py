@@ -11,12 +11,17 @@ overwrite the user's files. So each of them first claims its folder:
   marked and reused;
 - any other non-empty folder is refused, naming the folder and `--overwrite`. Even with it, the
   caller only ever removes files of the names it writes itself.
+
+The same rules hold for a prefix in object storage (`s3://bucket/corpora/sample`, core/storage.py):
+"empty" is no object under it, and the marker is an object like any other.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from scalelab.core.storage import Location
 
 MARKER = ".scalelab.json"
 
@@ -25,7 +30,7 @@ class OutputFolderError(ValueError):
     """An output folder scalelab may not write into; the message names it and the override."""
 
 
-def _kinds(folder: Path) -> list[str]:
+def _kinds(folder: Location) -> list[str]:
     try:
         record = json.loads((folder / MARKER).read_text())
         return [str(k) for k in record["kinds"]]
@@ -34,18 +39,18 @@ def _kinds(folder: Path) -> list[str]:
                                 "remove it, or choose another output folder") from None
 
 
-def _mark(folder: Path, kinds: list[str]) -> None:
+def _mark(folder: Location, kinds: list[str]) -> None:
     # No time or host in it: the marker is the same bytes for the same outputs.
     (folder / MARKER).write_text(json.dumps({"created_by": "scalelab", "kinds": sorted(set(kinds))}) + "\n")
 
 
-def claim(folder: str | Path, kind: str, overwrite: bool = False, legacy: tuple[str, ...] = ()) -> None:
+def claim(folder: str | Path | Location, kind: str, overwrite: bool = False, legacy: tuple[str, ...] = ()) -> None:
     """Make `folder` an output folder of `kind`, or raise OutputFolderError (see the module doc)."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputFolderError(f"{folder}: is a file, not a folder; choose another output folder")
+    folder = Location.of(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder.exists() and not folder.is_dir():
+            raise OutputFolderError(f"{folder}: is a file, not a folder; choose another output folder")
+        folder.mkdir()
         if (folder / MARKER).is_file():
             kinds = _kinds(folder)
             if kind not in kinds:

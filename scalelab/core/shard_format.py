@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from scalelab.core.atomic import atomic_path
+from scalelab.core.storage import Location, arrow_ipc_reader
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -25,7 +26,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
 class ShardWriter:
     """Streams documents into consecutive shards of exactly `shard_tokens` tokens (the last shorter)."""
 
-    def __init__(self, folder: Path, prefix: str, shard_tokens: Optional[int], batch_tokens: int, dtype: np.dtype):
+    def __init__(self, folder: Path | Location, prefix: str, shard_tokens: Optional[int], batch_tokens: int, dtype: np.dtype):
         self.folder, self.prefix = folder, prefix
         self.shard_tokens = shard_tokens  # None: one file, whatever its size
         self.batch_tokens, self.dtype = batch_tokens, dtype
@@ -73,10 +74,11 @@ class ShardWriter:
 
 
 class ShardReader:
-    """Memory-mapped token access: `window(start, length)` without reading the rest of the file."""
+    """Memory-mapped token access: `window(start, length)` without reading the rest of the file
+    (on object storage, by range requests)."""
 
-    def __init__(self, path: str | Path):
-        self._reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+    def __init__(self, path: str | Path | Location):
+        self._reader = arrow_ipc_reader(Location.of(path))
         self.num_batches = self._reader.num_record_batches
         first = self._reader.get_batch(0) if self.num_batches else None
         self.batch_tokens = first.num_rows if first is not None else 0

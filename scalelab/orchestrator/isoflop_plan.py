@@ -22,6 +22,7 @@ from scalelab.orchestrator.sweep_config import ModelEntry, SweepConfig, TokensPo
 from scalelab.training.data import Corpus, DataError
 from scalelab.training.flops import flops_per_token
 from scalelab.core.human_count import human_count
+from scalelab.core.storage import is_url
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def plan_isoflop(sweep: SweepConfig, source: str = "sweep config") -> list[IsoFl
     if spec is None:
         raise SweepError(f"{source}: isoflop: missing (tokens.policy is isoflop)")
     try:
-        corpus = Corpus(Path(sweep.corpus).expanduser().resolve())
+        corpus = Corpus(sweep.corpus if is_url(sweep.corpus) else Path(sweep.corpus).expanduser().resolve())
     except DataError as exc:
         raise SweepError(f"{source}: corpus: {exc}") from None
     available = corpus.manifest.scales

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from scalelab.orchestrator.sweep_config import SweepConfig
 from scalelab.core.config import ConfigError, read_yaml, validate
+from scalelab.core.storage import is_url
 from scalelab.training.config import TrainConfig
 from scalelab.training.data import Corpus, DataError
 from scalelab.training.flops import peak_flops
@@ -81,7 +82,7 @@ def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec
         from scalelab.orchestrator.isoflop_plan import plan_isoflop
 
         return [run.spec for run in plan_isoflop(sweep, source)]
-    corpus_dir = Path(sweep.corpus).expanduser().resolve()
+    corpus_dir = sweep.corpus if is_url(sweep.corpus) else Path(sweep.corpus).expanduser().resolve()
     try:
         corpus = Corpus(corpus_dir)
     except DataError as exc:

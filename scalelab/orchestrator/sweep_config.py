@@ -73,7 +73,7 @@ class Resources(Section):
 
 class SweepConfig(Section):
     name: str = "sweep"
-    corpus: str = Field(..., description="A built corpus folder (holds manifest.json).")
+    corpus: str = Field(..., description="A built corpus folder (holds manifest.json), or its URL (s3://...).")
     scales: list[str] = Field(default_factory=list, description="Scales of the manifest; empty: all of them.")
     models: list[Union[str, ModelEntry]] = Field(..., min_length=1, description="Presets (GPTs), or entries "
                                                  "{name, family, preset or n_layer/n_head/d_model}; families may mix.")

@@ -40,6 +40,7 @@ from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, 
 from scalelab.core.config import ConfigError, changed_fields
 from scalelab.core.output_folder import claim
 from scalelab.core.ray_session import cluster_cpus, ensure_ray
+from scalelab.core.storage import Location, read_parquet
 from scalelab.pipelines import build_outputs, exact_dedup
 from scalelab.pipelines.build_status import DRIVER, FINISHED
 from scalelab.pipelines.config import RESUMABLE_CHANGES, CorpusConfig, config_hash
@@ -61,7 +62,7 @@ PROCESS_ROW_GROUP = 1024  # small row groups: each exact-dedup task reads only i
 
 @dataclass
 class BuildResult:
-    out_dir: Path
+    out_dir: Location
     stats: BuildStats
     num_inputs: int
     num_partitions: int
@@ -120,11 +121,12 @@ def _input_changes(planned: list[dict[str, Any]], files: list[InputFile]) -> lis
     return changes
 
 
-def output_dir(cfg: CorpusConfig, out_dir: Optional[str | Path] = None) -> Path:
-    return Path(out_dir or cfg.output.dir or f"out/{cfg.name}")
+def output_dir(cfg: CorpusConfig, out_dir: Optional[str | Path | Location] = None) -> Location:
+    """`--out`, else output.dir, else out/NAME: a local folder or an object-storage URL (s3://bucket/prefix)."""
+    return Location.of(out_dir or cfg.output.dir or f"out/{cfg.name}")
 
 
-def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, overwrite: bool) -> None:
+def _start(cfg: CorpusConfig, out: Location, files: list[InputFile], force: bool, overwrite: bool) -> None:
     """Refuse a folder of the user's, a different config or changed inputs in an existing build;
     clear the build's own files for a fresh one."""
     marker = out / PHASE_ROOT / BUILD_CONFIG
@@ -147,7 +149,7 @@ def _start(cfg: CorpusConfig, out: Path, files: list[InputFile], force: bool, ov
     # earlier build never mix into this one and the user's own files stay.
     build_outputs.clear(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir()
         write_record(marker, _fingerprint(cfg))
     except OSError as exc:
         raise BuildError(f"{out}: cannot write the build's output there: {exc}") from None
@@ -203,7 +205,8 @@ def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, ou
     name = unit["name"]
     phase.mark_started(name)
     cfg, _ = _steps_for(cfg_json)
-    group = pq.read_table(process_files, schema=STREAM_SCHEMA, filters=[("partition", "=", unit["partition"])])
+    group = read_parquet([Location.of(f) for f in process_files], schema=STREAM_SCHEMA,
+                         filters=[("partition", "=", unit["partition"])])
     maybe_fail("exact_dedup", name)
     rows = write_partition(group, cfg, out_dir) if group.num_rows else stat_rows([])
     phase.finish(name, rows)
@@ -211,7 +214,7 @@ def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, ou
 
 
 # ---------------------------------------------------------------------------------- the build
-def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, address: Optional[str] = None,
+def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path | Location] = None, address: Optional[str] = None,
                  force: bool = False, log: Optional[Callable[[str], None]] = None,
                  overwrite: bool = False) -> BuildResult:
     """Build (or resume building) the corpus into `out_dir`; `force` starts over; `overwrite`
@@ -283,7 +286,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: Optional[str | Path] = None, addres
                        skipped_files=skipped, near_dedup=near, shards=shards, resumed_units=resumed)
 
 
-def _remove_phase_data(out: Path) -> None:
+def _remove_phase_data(out: Location) -> None:
     """A finished build keeps its phases' records (a rerun then has nothing to do) but not the
     intermediate documents and tokens, which are as large as the corpus."""
     for folder in build_outputs.BUILD_FILES:

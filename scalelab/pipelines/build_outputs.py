@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from scalelab.core.build_units import PHASE_ROOT, PHASES
+from scalelab.core.storage import Location
 
 _UNIT_FILE = r"plan\.json|.+\.done\.json|.+\.started|.+\.parquet"
 # Folder (relative to OUT) -> the names a build writes there.
@@ -35,14 +36,12 @@ def is_build_file(folder: str, name: str) -> bool:
     return re.fullmatch(pattern, temporary.group("name") if temporary else name) is not None
 
 
-def clear(out: Path, folders: tuple[str, ...] = tuple(BUILD_FILES)) -> None:
+def clear(out: Path | Location, folders: tuple[str, ...] = tuple(BUILD_FILES)) -> None:
     """Remove the build's files from `folders` of OUT, then those folders if nothing else is left."""
+    out = Location.of(out)
     for folder in folders:
-        where = out / folder
-        if not where.is_dir():
-            continue
-        for path in where.iterdir():
-            if path.is_file() and is_build_file(folder, path.name):
+        for path in (out / folder).files():
+            if is_build_file(folder, path.name):
                 path.unlink()
     # Deepest first, so phase/process goes before phase; OUT itself stays.
     for folder in sorted((f for f in folders if f != "."), key=lambda f: -f.count("/")):

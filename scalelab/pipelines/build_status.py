@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scalelab.core.build_units import PHASE_ROOT, PHASES, Phase
+from scalelab.core.storage import Location
 
 DRIVER = "driver.json"     # written when a build starts: who runs it
 FINISHED = "finished.json"  # written when a build ends
@@ -28,8 +29,8 @@ def _driver_alive(record: dict[str, Any]) -> bool | None:
         return True
 
 
-def build_status(out: str | Path) -> dict[str, Any]:
-    out = Path(out)
+def build_status(out: str | Path | Location) -> dict[str, Any]:
+    out = Location.of(out)
     root = out / PHASE_ROOT
     if not root.is_dir():
         raise FileNotFoundError(f"{out}: not a corpus build (no {PHASE_ROOT}/ folder)")
@@ -54,7 +55,7 @@ def build_status(out: str | Path) -> dict[str, Any]:
     return {"out": str(out), "state": overall, "phases": phases}
 
 
-def stopped_build_message(out: Path) -> str:
+def stopped_build_message(out: Path | Location) -> str:
     """One line for a build stopped by Ctrl-C: the phase it stopped in, and how to go on."""
     try:
         phases = build_status(out)["phases"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import posixpath
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -115,7 +116,10 @@ def _local_files(spec_path: str) -> tuple[list[str], str]:
     return files, os.path.dirname(os.path.abspath(base))
 
 
-def _remote_files(spec_path: str) -> list[tuple[str, int, float]]:
+def _remote_files(spec_path: str) -> tuple[list[tuple[str, int, float]], Optional[str]]:
+    """Files a URL names, sorted, and the folder their keys are relative to: in object storage the
+    one above the spec's, as for local paths (a corpus copied to a bucket keeps its document ids);
+    none for web URLs (the key is the URL less its scheme)."""
     try:
         fs, root = fsspec.core.url_to_fs(spec_path)
     except (ImportError, ValueError) as exc:
@@ -123,13 +127,13 @@ def _remote_files(spec_path: str) -> list[tuple[str, int, float]]:
     protocol = fs.protocol[0] if isinstance(fs.protocol, (list, tuple)) else fs.protocol
     try:
         if _GLOB_CHARS & set(root):
-            names = sorted(fs.glob(root))
+            names, base = sorted(fs.glob(root)), _glob_base(root)
         elif fs.isdir(root):
-            names = sorted(fs.find(root))
+            names, base = sorted(fs.find(root)), root
         elif fs.exists(root):
-            names = [root]
+            names, base = [root], posixpath.dirname(root)
         else:
-            names = []
+            names, base = [], root
     except OSError as exc:
         raise InputError(f"input {spec_path!r}: cannot list: {exc}") from exc
     if not names:
@@ -139,7 +143,8 @@ def _remote_files(spec_path: str) -> list[tuple[str, int, float]]:
         info = fs.info(name)
         uri = name if protocol in ("file", "local") else f"{protocol}://{name}"
         out.append((uri, int(info.get("size") or 0), float(info.get("mtime") or 0.0)))
-    return out
+    key_base = None if protocol in ("http", "https") else posixpath.dirname(base.rstrip("/"))
+    return out, key_base
 
 
 def file_head(uri: str, n: int = 4096) -> bytes:
@@ -229,9 +234,11 @@ def _read_paths_list(uri: str, prefix: str) -> list[str]:
 
 
 def _key_for(uri: str, key_base: Optional[str]) -> str:
-    if key_base is not None and not _has_scheme(uri):
-        return os.path.relpath(os.path.abspath(uri), key_base).replace(os.sep, "/")
-    return uri.split("://", 1)[-1]
+    if key_base is None:
+        return uri.split("://", 1)[-1]
+    if _has_scheme(uri):
+        return posixpath.relpath(uri.split("://", 1)[1], key_base or ".")
+    return os.path.relpath(os.path.abspath(uri), key_base).replace(os.sep, "/")
 
 
 def resolve_inputs(specs: list[InputSpec], check: bool = True, skipped: Optional[list[str]] = None) -> list[InputFile]:
@@ -248,7 +255,8 @@ def resolve_inputs(specs: list[InputSpec], check: bool = True, skipped: Optional
         count_before = len(files)
         entries: list[tuple[str, int, float, Optional[str]]] = []  # uri, size, mtime, key base
         if _has_scheme(spec.path) and not spec.path.startswith("file://"):
-            entries = [(u, s, m, None) for u, s, m in _remote_files(spec.path)]
+            remote, key_base = _remote_files(spec.path)
+            entries = [(u, s, m, key_base) for u, s, m in remote]
         else:
             local = spec.path[len("file://"):] if spec.path.startswith("file://") else spec.path
             paths, key_base = _local_files(local)

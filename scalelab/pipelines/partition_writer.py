@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from scalelab.pipelines import exact_dedup
 from scalelab.core.atomic import atomic_path
+from scalelab.core.storage import Location
 from scalelab.pipelines.config import CorpusConfig
 from scalelab.pipelines.schema import DOCUMENT_SCHEMA, REJECTED_SCHEMA, STAGED_SCHEMA
 from scalelab.pipelines.stats import StatRow, stat_rows
@@ -23,11 +24,11 @@ from scalelab.pipelines.stats import StatRow, stat_rows
 ROW_GROUP_SIZE = 4096
 
 
-def partition_file(out_dir: str | Path, folder: str, partition: int) -> Path:
-    return Path(out_dir) / folder / f"part-{partition:05d}.parquet"
+def partition_file(out_dir: str | Path | Location, folder: str, partition: int) -> Location:
+    return Location.of(out_dir) / folder / f"part-{partition:05d}.parquet"
 
 
-def _write(table: pa.Table, schema: pa.Schema, path: Path, compression: str) -> None:
+def _write(table: pa.Table, schema: pa.Schema, path: Location, compression: str) -> None:
     table = table.select(schema.names).cast(schema)
     with atomic_path(path) as tmp:
         pq.write_table(
@@ -95,11 +96,11 @@ def kept_stat_rows(kept: pa.Table) -> list[StatRow]:
     return rows
 
 
-def write_documents(table: pa.Table, path: Path, compression: str) -> None:
+def write_documents(table: pa.Table, path: Location, compression: str) -> None:
     _write(table, DOCUMENT_SCHEMA, path, compression)
 
 
-def write_rejected(table: pa.Table, path: Path, compression: str) -> None:
+def write_rejected(table: pa.Table, path: Location, compression: str) -> None:
     _write(table, REJECTED_SCHEMA, path, compression)
 
 

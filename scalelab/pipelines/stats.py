@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from scalelab.core.arrow_schema import arrow_schema
 from scalelab.core.atomic import write_json, write_parquet
+from scalelab.core.storage import Location, read_parquet
 from scalelab.pipelines.schema import DROPS_SCHEMA
 
 class StatRow(NamedTuple):
@@ -111,22 +111,22 @@ def aggregate(rows: pa.Table) -> BuildStats:
     )
 
 
-def write_stats(stats: BuildStats, out_dir: str | Path) -> None:
-    stats_dir = Path(out_dir) / "stats"
-    stats_dir.mkdir(parents=True, exist_ok=True)
+def write_stats(stats: BuildStats, out_dir: str | Path | Location) -> None:
+    stats_dir = Location.of(out_dir) / "stats"
+    stats_dir.mkdir()
     table = pa.Table.from_pylist(stats.drops, schema=DROPS_SCHEMA)
     write_parquet(stats_dir / "drops.parquet", table)
     write_json(stats_dir / "summary.json", stats.summary(), indent=2, sort_keys=True)
 
 
-def read_stats(out_dir: str | Path) -> BuildStats:
-    stats_dir = Path(out_dir) / "stats"
+def read_stats(out_dir: str | Path | Location) -> BuildStats:
+    stats_dir = Location.of(out_dir) / "stats"
     drops_path, summary_path = stats_dir / "drops.parquet", stats_dir / "summary.json"
     if not drops_path.is_file() or not summary_path.is_file():
         raise FileNotFoundError(f"{out_dir}: no build statistics (expected {drops_path} and {summary_path})")
     summary = json.loads(summary_path.read_text())
     return BuildStats(
-        drops=pq.read_table(drops_path).to_pylist(),
+        drops=read_parquet(drops_path).to_pylist(),
         documents_in=summary["documents_in"],
         bytes_in=summary["bytes_in"],
         documents_kept=summary["documents_kept"],

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from scalelab.core.config_fields import Section, parse_token_count
 from scalelab.core.config import load_model
+from scalelab.core.storage import is_url
 from scalelab.training.families import FAMILIES, ModelShape
 from scalelab.training.model import ModelConfig
 from scalelab.training.model_bert import BertConfig
@@ -112,7 +113,7 @@ class ModelSpec(Section):
 
 
 class DataSpec(Section):
-    corpus: str = Field(..., description="A built corpus folder (holds manifest.json).")
+    corpus: str = Field(..., description="A built corpus folder (holds manifest.json), or its URL (s3://...).")
     scale: str = Field(..., description="A scale named in the manifest: the data-size axis.")
     seq_len: int = Field(128, ge=8)
     verify_checksums: bool = True  # sha256 of every shard before starting (once, by the launcher)
@@ -217,6 +218,8 @@ class TrainConfig(Section):
         base = base or Path.cwd()
 
         def absolute(p: str) -> str:
+            if is_url(p):  # a corpus in object storage: the same URL everywhere
+                return p
             path = Path(p).expanduser()
             return str(path if path.is_absolute() else (base / path).resolve())
 

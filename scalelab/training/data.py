@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scalelab.core.corpus_cache import local_corpus
 from scalelab.core.shard_format import ShardReader
 from scalelab.core.manifest import SHARDS_FOLDER, ManifestError, read_manifest
 from scalelab.training.bits_per_byte import ByteCounter, byte_counter
@@ -27,13 +28,14 @@ class DataError(ValueError):
 
 
 class Corpus:
-    """A built corpus folder: its manifest, and cheap checks that the files are the ones it names."""
+    """A built corpus folder (or URL, read from a local copy: core/corpus_cache.py): its manifest, and
+    cheap checks that the files are the ones it names."""
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
         try:
+            self.folder = local_corpus(folder)
             self.manifest = read_manifest(self.folder)
-        except (FileNotFoundError, ManifestError) as exc:
+        except (OSError, ManifestError) as exc:
             raise DataError(str(exc)) from None
         self.manifest_sha256 = hashlib.sha256((self.folder / "manifest.json").read_bytes()).hexdigest()
         self.vocab_size = self.manifest.tokenizer.vocab_size

@@ -27,11 +27,11 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 
 from scalelab.core.atomic import write_parquet
 from scalelab.core.build_units import Phase, run_units
+from scalelab.core.storage import Location, read_parquet
 from scalelab.pipelines.fault_hooks import maybe_fail
 from scalelab.pipelines.partition_writer import kept_stat_rows, partition_file, write_documents, write_rejected
 from scalelab.pipelines.stats import StatRow, stat_rows
@@ -100,7 +100,7 @@ def _concat(pieces: tuple[dict[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
 def sign_file(path: str, file_index: int, mh: MinHashConfig, bands: int, rows: int, k: int):
     """Returns k bucket pieces (band, key, node), k info pieces (node, id, length, file), and,
     when verifying or guarding, k shingle pieces (node, ranges into hashes, hashes), each split by partition."""
-    table = pq.read_table(path, columns=["id", "text"])
+    table = read_parquet(Location.of(path), columns=["id", "text"])
     ids = table["id"].to_pylist()
     texts = table["text"].to_pylist()
     nodes = nodes_of(ids)
@@ -257,7 +257,7 @@ def rewrite_unit(unit: dict, out_dir: str, cfg_json: str, duplicates_path: str) 
     maybe_fail("near_rewrite", unit["name"])
     # Only this file's duplicates are read (a filter on the sorted `file` column).
     rows = rewrite_file(unit["path"], out_dir, cfg_json,
-                        pq.read_table(duplicates_path, filters=[("file", "=", unit["file_index"])]))
+                        read_parquet(Location.of(duplicates_path), filters=[("file", "=", unit["file_index"])]))
     phase.finish(unit["name"], rows)
     return rows.num_rows
 
@@ -266,7 +266,7 @@ def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.
     """The staged file at `path` without `drops` (its near-duplicates): documents, rejected, accounting."""
 
     cfg = CorpusConfig.model_validate_json(cfg_json)
-    staged = pq.read_table(path)
+    staged = read_parquet(Location.of(path))
     is_dup = pc.is_in(staged["id"], value_set=drops["id"])
     kept, dups = staged.filter(pc.invert(is_dup)), staged.filter(is_dup)
     partition = int(Path(path).stem.split("-")[1])
@@ -282,17 +282,17 @@ def rewrite_file(path: str, out_dir: str, cfg_json: str, drops: pa.Table) -> pa.
                 "drop_reason", pa.array([REASON] * n)).append_column("drop_detail", pa.nulls(n, pa.string())).append_column(
                 "cluster_id", pa.array([cluster[i] for i in dups["id"].to_pylist()], pa.string()))
             rejected = rejected.take(pc.sort_indices(rejected, sort_keys=[("id", "ascending")]))
-            write_rejected(rejected, Path(out_dir) / "rejected" / f"near-{partition:05d}.parquet",
+            write_rejected(rejected, Location.of(out_dir) / "rejected" / f"near-{partition:05d}.parquet",
                            cfg.output.compression)
     return stat_rows(rows)
 
 
 # ------------------------------------------------------------------------------ the phases
-def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path, log=lambda msg: None) -> NearDedupResult:
+def run_near_dedup(cfg: CorpusConfig, out_dir: str | Path | Location, log=lambda msg: None) -> NearDedupResult:
     """Two checkpointed phases: `near_find` (one unit: signatures to the duplicates and their
     clusters, saved as one table) and `near_rewrite` (one unit per staged file)."""
 
-    out = Path(out_dir)
+    out = Location.of(out_dir)
     files = sorted(p for p in (out / STAGED_FOLDER).glob("part-*.parquet") if is_build_file(STAGED_FOLDER, p.name))
     find = Phase(out, "near_find")
     find.ensure_plan(lambda: {"units": [{"name": "graph"}]})
@@ -342,7 +342,7 @@ def _one_or_many(fn):
 MIN_AUTO_PARTITIONS = 4
 
 
-def find_duplicates(cfg: CorpusConfig, files: list[Path]) -> NearDuplicates:
+def find_duplicates(cfg: CorpusConfig, files: list[Location]) -> NearDuplicates:
     """Signatures, buckets, verification, components and the guarded keepers as Ray tasks: the
     table of near-duplicates to drop (id, cluster_id, file) and the phase's figures."""
     mh = cfg.dedup.minhash

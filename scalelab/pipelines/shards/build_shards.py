@@ -45,6 +45,7 @@ from scalelab.pipelines.shards.decontamination import (
 from scalelab.core.shard_format import ShardWriter, token_dtype
 from scalelab.core.manifest import SHARDS_FOLDER, Manifest, ScaleEntry, ShardEntry, TokenizerEntry
 from scalelab.core.checksums import file_sha256
+from scalelab.core.storage import Location, parquet_file
 from scalelab.pipelines.shards.tokenizer import eod_id, load_tokenizer, train_bpe
 
 ALL_SCALE = "all"
@@ -102,7 +103,7 @@ class Tokenize:
 
 def _read_documents(paths: pa.Table) -> Iterator[pa.Table]:
     for path in paths.column("path").to_pylist():
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
+        for batch in parquet_file(Location.of(path)).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
             yield pa.Table.from_batches([batch])
 
 
@@ -140,7 +141,7 @@ def _decontaminated_rows(batch: pa.Table) -> pa.Table:
     return rows.select(["id", "n_tokens", "matched", "counted"])
 
 
-def _write_decontaminated(marked, path: Path) -> None:
+def _write_decontaminated(marked, path: Location) -> None:
     """stats/decontaminated.parquet: each removed document, its tokens and its overlap, by id."""
     tables = list(marked.map_batches(_decontaminated_rows, batch_format="pyarrow").iter_batches(
         batch_format="pyarrow", batch_size=None))
@@ -197,15 +198,15 @@ def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed:
 
 def _read_tokens(paths: pa.Table) -> Iterator[pa.Table]:
     for path in paths.column("path").to_pylist():
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for batch in parquet_file(Location.of(path)).iter_batches(batch_size=1024):
             yield pa.Table.from_batches([batch])
 
 
-def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lambda msg: None) -> ShardsResult:
+def build_shards(cfg: CorpusConfig, out_dir: str | Path | Location, num_docs: int, log=lambda msg: None) -> ShardsResult:
     """Three checkpointed phases: `tokenizer` (load or train, saved as OUT/tokenizer.json),
     `tokenize` (one unit per documents file) and `shards` (one unit: validation, decontamination,
     the training stream and the manifest; a stopped one is redone whole)."""
-    out = Path(out_dir)
+    out = Location.of(out_dir)
     files = _document_files(out)
     phases = _ShardPhases.planned(out, files)
     if phases.shards.complete():
@@ -223,7 +224,7 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path, num_docs: int, log=lamb
     return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)
 
 
-def _document_files(out: Path) -> list[str]:
+def _document_files(out: Location) -> list[str]:
     files = sorted(str(p.resolve()) for p in (out / "documents").glob("part-*.parquet")
                    if build_outputs.is_build_file("documents", p.name))  # not a user's file beside them
     if not files:
@@ -238,13 +239,13 @@ class _ShardPhases:
     shards: Phase
 
     @classmethod
-    def planned(cls, out: Path, files: list[str]) -> "_ShardPhases":
+    def planned(cls, out: Location, files: list[str]) -> "_ShardPhases":
         shards = Phase(out, "shards")
         shards.ensure_plan(lambda: {"units": [{"name": "shards"}]})
         tokenizer = Phase(out, "tokenizer")
         tokenizer.ensure_plan(lambda: {"units": [{"name": "tokenizer"}]})
         tokenize = Phase(out, "tokenize")
-        tokenize.ensure_plan(lambda: {"units": [{"name": Path(f).stem, "path": f} for f in files]})
+        tokenize.ensure_plan(lambda: {"units": [{"name": Location.of(f).stem, "path": f} for f in files]})
         return cls(tokenizer=tokenizer, tokenize=tokenize, shards=shards)
 
     def all(self) -> tuple[Phase, Phase, Phase]:
@@ -265,12 +266,12 @@ class _TokenizedCorpus:
         return cls(eod=eod_id(tok, eod_token), vocab=vocab, dtype=token_dtype(vocab))
 
 
-def _tokenizer(cfg: CorpusConfig, out: Path, phase: Phase, files: list[str], num_docs: int, log) -> tuple[Tokenizer, int]:
+def _tokenizer(cfg: CorpusConfig, out: Location, phase: Phase, files: list[str], num_docs: int, log) -> tuple[Tokenizer, int]:
     """The `tokenizer` phase: the configured tokenizer.json, or a BPE trained on the documents."""
     tok_path = out / "tokenizer.json"
     if phase.complete():
         log("tokenizer: already done, skipped")
-        return Tokenizer.from_file(str(tok_path)), 1
+        return Tokenizer.from_str(tok_path.read_text()), 1
     phase.mark_started("tokenizer")
     sc = cfg.shards
     docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
@@ -282,7 +283,7 @@ def _tokenizer(cfg: CorpusConfig, out: Path, phase: Phase, files: list[str], num
     return tok, 0
 
 
-def _tokenize(cfg: CorpusConfig, out: Path, phase: Phase, tokens: _TokenizedCorpus, tok_json: str,
+def _tokenize(cfg: CorpusConfig, out: Location, phase: Phase, tokens: _TokenizedCorpus, tok_json: str,
               log) -> tuple[ray.data.Dataset, int]:
     """The `tokenize` phase (a Ray task per documents file), read back as one materialized dataset."""
     sc = cfg.shards
@@ -295,13 +296,13 @@ def _tokenize(cfg: CorpusConfig, out: Path, phase: Phase, tokens: _TokenizedCorp
     return tokenized, resumed
 
 
-def _write_shards(cfg: CorpusConfig, out: Path, tokenized: ray.data.Dataset,
+def _write_shards(cfg: CorpusConfig, out: Location, tokenized: ray.data.Dataset,
                   tokens: _TokenizedCorpus) -> tuple[Manifest, dict[str, Any]]:
     """The `shards` phase: validation, decontamination, the training stream, the manifest."""
     sc = cfg.shards
     shard_dir = out / SHARDS_FOLDER
     build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
-    shard_dir.mkdir(parents=True, exist_ok=True)
+    shard_dir.mkdir()
     validation_ids, held = _choose_validation(tokenized, sc)
     val_entry, val_ngrams = _write_validation(tokenized, validation_ids, shard_dir, sc, tokens.dtype)
     split = _split(tokenized, validation_ids, val_ngrams, sc.decontamination)
@@ -342,7 +343,7 @@ def _choose_validation(tokenized: ray.data.Dataset, sc) -> tuple[list[str], int]
     return validation_ids, held
 
 
-def _write_validation(tokenized: ray.data.Dataset, validation_ids: list[str], shard_dir: Path, sc,
+def _write_validation(tokenized: ray.data.Dataset, validation_ids: list[str], shard_dir: Location, sc,
                       dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray]:
     """shards/validation.arrow, its entry (with the text's UTF-8 bytes) and its distinct n-gram hashes."""
     validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
@@ -412,7 +413,7 @@ class _TrainingStream:
     scale_documents: Counter
 
 
-def _write_training_stream(marked: ray.data.Dataset, scales: dict[str, int], shard_dir: Path, sc,
+def _write_training_stream(marked: ray.data.Dataset, scales: dict[str, int], shard_dir: Location, sc,
                            dtype: np.dtype) -> _TrainingStream:
     """The training documents in key order into fixed-size shards; tokens per language per scale on the way."""
     writer = ShardWriter(shard_dir, "train", sc.shard_tokens, sc.batch_tokens, dtype)
@@ -432,7 +433,7 @@ def _write_training_stream(marked: ray.data.Dataset, scales: dict[str, int], sha
     return stream
 
 
-def _manifest(cfg: CorpusConfig, out: Path, tokens: _TokenizedCorpus, shards: list[dict[str, Any]],
+def _manifest(cfg: CorpusConfig, out: Location, tokens: _TokenizedCorpus, shards: list[dict[str, Any]],
               val_entry: dict[str, Any], scales: dict[str, int], split: _Split) -> Manifest:
     shard_dir = out / SHARDS_FOLDER
     for entry in shards + [val_entry]:
