@@ -21,6 +21,17 @@ from scalelab.core.config_fields import (Fraction, NonNegative, NonNegativeInt, 
 SOURCE_TYPES = ("warc", "html", "jsonl", "parquet", "text", "paths")
 
 
+
+
+def _auto_or_positive(n: int | str) -> int | str:
+    if n != "auto" and n < 1:
+        raise ValueError("must be 'auto' or at least 1")
+    return n
+
+
+# A number of hash partitions, or "auto": sized from the input (never from the cluster).
+PartitionCount = Annotated[int | Literal["auto"], AfterValidator(_auto_or_positive)]
+
 class InputSpec(Section):
     """One input: a path, glob, directory, URI (s3://, gs://, file://) or a list-of-paths file."""
     path: str
@@ -197,14 +208,7 @@ class MinHashConfig(Section):
     # Hash partitions of the bucket, verification and component steps. "auto": one per documents
     # file (so per `output.partition_input_mb` of input), at least 4; a task's share of signatures,
     # shingles and edges then stays bounded as the input grows. Outputs never depend on it.
-    num_partitions: int | Literal["auto"] = "auto"
-
-    @field_validator("num_partitions")
-    @classmethod
-    def _check_num_partitions(cls, n: int | str) -> int | str:
-        if n != "auto" and n < 1:
-            raise ValueError("must be 'auto' or at least 1")
-        return n
+    num_partitions: PartitionCount = "auto"
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "MinHashConfig":
@@ -307,7 +311,7 @@ class OutputConfig(Section):
     # "auto": one per `partition_input_mb` of input, so the dedup, rewrite and tokenize tasks grow
     # in number (not in size) with the input. Never depends on the cluster size, so outputs are
     # identical whatever the number of workers.
-    num_partitions: int | Literal["auto"] = "auto"
+    num_partitions: PartitionCount = "auto"
     partition_input_mb: PositiveInt = 64
     write_rejected: bool = False
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
@@ -318,13 +322,6 @@ class OutputConfig(Section):
     unit_input_mb: PositiveInt = 128
     # Keep OUT/phase/'s intermediate documents and tokens after a finished build (for debugging).
     keep_phase_data: bool = False
-
-    @field_validator("num_partitions")
-    @classmethod
-    def _check_num_partitions(cls, n: int | str) -> int | str:
-        if n != "auto" and n < 1:
-            raise ValueError("must be 'auto' or at least 1")
-        return n
 
 
 class CorpusConfig(Section):
