@@ -21,8 +21,6 @@ from scalelab.core.config_fields import (Fraction, NonNegative, NonNegativeInt, 
 SOURCE_TYPES = ("warc", "html", "jsonl", "parquet", "text", "paths")
 
 
-
-
 def _auto_or_positive(n: int | str) -> int | str:
     if n != "auto" and n < 1:
         raise ValueError("must be 'auto' or at least 1")
@@ -31,6 +29,7 @@ def _auto_or_positive(n: int | str) -> int | str:
 
 # A number of hash partitions, or "auto": sized from the input (never from the cluster).
 PartitionCount = Annotated[int | Literal["auto"], AfterValidator(_auto_or_positive)]
+
 
 class InputSpec(Section):
     """One input: a path, glob, directory, URI (s3://, gs://, file://) or a list-of-paths file."""
