@@ -15,8 +15,11 @@ from tests.conftest import REPO
 def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "scalelab.cli", "corpus", "build", "configs/corpus/sample.yaml", "--out", str(out)]
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a test runner started in
+    # the background (`make test &`) would hand down SIGINT ignored, and Python would then never raise.
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "RAY_ADDRESS": ""}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 300
         while not (out / "phase" / "process" / "plan.json").is_file() and proc.poll() is None and time.time() < deadline:
