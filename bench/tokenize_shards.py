@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from scalelab.pipelines.shards.build_shards import Tokenize, _flat  # noqa: E402
+from scalelab.pipelines.shards.build_shards import Tokenize  # noqa: E402
+from scalelab.pipelines.shards.key_order import token_lists  # noqa: E402
 from scalelab.core.shard_format import ShardReader, ShardWriter, token_dtype  # noqa: E402
 from scalelab.pipelines.shards.tokenizer import train_bpe  # noqa: E402
 
@@ -79,7 +80,7 @@ def main() -> None:
         total = 0
         for t in tables:
             out = stage(t)
-            flat, offsets = _flat(out)
+            flat, offsets = token_lists(out)
             for i, doc_id in enumerate(out.column("id").to_pylist()):
                 writer.add(doc_id, flat[offsets[i] : offsets[i + 1]])
             total += len(flat)

@@ -1,20 +1,22 @@
 """Tokenize the built corpus and cut it into token shards at named scales, with a held-out validation set.
 
-    documents/*.parquet ─► tokenize (Ray Data actors, tokenizer loaded once each; seeded key per document)
+    documents/*.parquet ─► tokenize (a Ray task per file; seeded key per document, the file sorted by it)
                         ─► tokens per file (phase/tokenize/, checkpointed units)
                         ─► validation: smallest keys up to shards.validation.tokens (by hash, not by worker)
                         ─► document frequency of each validation 13-gram over the corpus (boilerplate: frequent)
                         ─► mark: validation / decontaminated (half of its rarer 13-grams are validation's) / train
+                           (a Ray task per file, shards/split.py)
                         ─► training stream in key order ─► shards/train-NNNNN.arrow (+ .idx.arrow)
                         ─► scales = prefixes of that stream ─► manifest.json, stats/shards.json
 
-Everything is ordered by a seeded hash of the document id, so the shards are byte-identical whatever the
-number of workers, and a smaller scale is always a prefix of a larger one.
+Everything is ordered by a seeded hash of the document id (shards/key_order.py), so the shards are
+byte-identical whatever the number of workers, and a smaller scale is always a prefix of a larger one.
+The passes in key order merge the sorted files, holding a batch of each: plain Ray tasks and
+bounded memory, with no dataset engine in between.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,23 +27,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from ray.data.aggregate import Count, Sum
 from tokenizers import Tokenizer
 
 from scalelab import __version__
-from scalelab.core.atomic import atomic_path, write_json, write_parquet
+from scalelab.core.atomic import atomic_path, write_json
 from scalelab.core.build_units import Phase, run_units
 from scalelab.pipelines import build_outputs
 from scalelab.pipelines.fault_hooks import maybe_fail
-from scalelab.pipelines.config import CorpusConfig, DecontaminationConfig, config_hash, output_config
-from scalelab.pipelines.shards.decontamination import (
-    DecontaminationReport,
-    ValidationNgrams,
-    is_contaminated,
-    ngram_hashes,
-    overlap,
-    validation_ngram_counts,
+from scalelab.pipelines.config import CorpusConfig, config_hash, output_config
+from scalelab.pipelines.shards.decontamination import ValidationNgrams, ngram_hashes
+from scalelab.pipelines.shards.key_order import (
+    BATCH_ROWS,
+    KeyOrderError,
+    document_key,
+    in_key_order,
+    sorted_by_key,
 )
+from scalelab.pipelines.shards.split import Split, ngram_frequency, split_corpus
 from scalelab.core.shard_format import ShardWriter, token_dtype
 from scalelab.core.manifest import SHARDS_FOLDER, Manifest, ScaleEntry, ShardEntry, TokenizerEntry
 from scalelab.core.checksums import file_sha256
@@ -49,6 +51,7 @@ from scalelab.core.storage import Location, parquet_file
 from scalelab.pipelines.shards.tokenizer import eod_id, load_tokenizer, train_bpe
 
 ALL_SCALE = "all"
+__all__ = ["ShardsError", "ShardsResult", "Tokenize", "build_shards", "document_key", "tokenize_unit"]
 
 
 class ShardsError(ValueError):
@@ -62,18 +65,8 @@ class ShardsResult:
     resumed_units: dict[str, int] = field(default_factory=dict)
 
 
-def document_key(seed: int, doc_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}\0{doc_id}".encode(), digest_size=8).digest(), "big")
-
-
-def _flat(batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """The `tokens` list column as (flat values, offsets)."""
-    col = batch.column("tokens").combine_chunks()
-    return col.values.to_numpy(zero_copy_only=False), col.offsets.to_numpy()
-
-
 class Tokenize:
-    """Ray Data actor: the tokenizer is built once per actor, then `encode_batch` per batch."""
+    """The tokenizer built once, then `encode_batch` per batch of documents."""
 
     def __init__(self, tokenizer_json: str, eod: int, seed: int):
         self.tok = Tokenizer.from_str(tokenizer_json)
@@ -101,105 +94,44 @@ class Tokenize:
         })
 
 
-def _read_documents(paths: pa.Table) -> Iterator[pa.Table]:
-    for path in paths.column("path").to_pylist():
-        for batch in parquet_file(Location.of(path)).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
-            yield pa.Table.from_batches([batch])
+def _read_documents(path: str, columns: list[str]) -> Iterator[pa.Table]:
+    for batch in parquet_file(Location.of(path)).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        yield pa.Table.from_batches([batch])
 
 
-def _mark(batch: pa.Table, validation_ids: list[str], ngrams: ValidationNgrams | None,
-          cfg: DecontaminationConfig) -> pa.Table:
-    """Each document's split (validation / decontaminated / train) and its overlap with validation:
-    `matched` of its `counted` n-grams (0 and 0 when decontamination is off)."""
-    ids = batch.column("id")
-    is_val = pc.is_in(ids, value_set=pa.array(validation_ids, pa.string())).to_numpy(zero_copy_only=False)
-    flat, offsets = _flat(batch)
-    split, matched, counted = [], [], []
-    for i in range(batch.num_rows):
-        o = overlap(flat[offsets[i] : offsets[i + 1] - 1], ngrams, cfg.ngram) if ngrams and not is_val[i] else None
-        split.append("validation" if is_val[i] else "decontaminated" if o and is_contaminated(o, cfg) else "train")
-        matched.append(o.matched if o else 0)
-        counted.append(o.counted if o else 0)
-    return (batch.append_column("split", pa.array(split, pa.string()))
-            .append_column("matched", pa.array(matched, pa.int64()))
-            .append_column("counted", pa.array(counted, pa.int64()))
-            .append_column("overlapping", pa.array([int(m > 0) for m in matched], pa.int64())))
+def _tokenizer_sample(path: str, seed: int, cutoff: int) -> list[tuple[int, str, str]]:
+    """(key, id, text) of one documents file's documents whose key is at most `cutoff`."""
+    picked = []
+    for batch in _read_documents(path, ["id", "text"]):
+        for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+            if (key := document_key(seed, doc_id)) <= cutoff:
+                picked.append((key, doc_id, text))
+    return picked
 
 
-def _validation_ngrams(tokenized, validation: np.ndarray, cfg: DecontaminationConfig) -> ValidationNgrams:
-    """The validation n-grams split by how many documents of the whole corpus hold them."""
-    counts = tokenized.map_batches(validation_ngram_counts, batch_format="pyarrow",
-                                   fn_kwargs={"validation": validation, "n": cfg.ngram})
-    frequency = np.zeros(len(validation), np.int64)
-    for batch in counts.iter_batches(batch_format="pyarrow", batch_size=None):
-        np.add.at(frequency, batch.column("index").to_numpy(), batch.column("documents").to_numpy())
-    return ValidationNgrams.split(validation, frequency, cfg.max_ngram_doc_frequency)
-
-
-def _decontaminated_rows(batch: pa.Table) -> pa.Table:
-    rows = batch.filter(pc.equal(batch.column("split"), "decontaminated"))
-    return rows.select(["id", "n_tokens", "matched", "counted"])
-
-
-def _write_decontaminated(marked, path: Location) -> None:
-    """stats/decontaminated.parquet: each removed document, its tokens and its overlap, by id."""
-    tables = list(marked.map_batches(_decontaminated_rows, batch_format="pyarrow").iter_batches(
-        batch_format="pyarrow", batch_size=None))
-    schema = pa.schema([("id", pa.string()), ("n_tokens", pa.int64()), ("matched", pa.int64()), ("counted", pa.int64())])
-    table = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
-    table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
-    table = table.append_column("overlap", pc.divide(pc.cast(table["matched"], pa.float64()), table["counted"]))
-    write_parquet(path, table)
-
-
-# Arrow-native filters: Ray's row-wise filter would turn the token lists into pickled objects.
-def _rows_with_ids(batch: pa.Table, ids: list[str]) -> pa.Table:
-    return batch.filter(pc.is_in(batch.column("id"), value_set=pa.array(ids, pa.string())))
-
-
-def _train_rows(batch: pa.Table) -> pa.Table:
-    return batch.filter(pc.equal(batch.column("split"), "train"))
-
-
-def _sorted_batches(ds) -> Iterator[pa.Table]:
-    yield from ds.sort(["key", "id"]).iter_batches(batch_format="pyarrow", batch_size=1024)
-
-
-def _train_tokenizer(cfg: CorpusConfig, docs, num_docs: int):
-    """Byte-level BPE on a seeded sample: the documents with the smallest keys (about train_documents)."""
+def _train_tokenizer(cfg: CorpusConfig, files: list[str], num_docs: int) -> Tokenizer:
+    """Byte-level BPE on a seeded sample: the documents with the smallest keys (about train_documents),
+    picked by a task per documents file."""
     tc, seed = cfg.shards.tokenizer, cfg.shards.seed
     share = min(1.0, 1.5 * tc.train_documents / max(1, num_docs))
     cutoff = int(share * (2**64 - 1))
-
-    def pick(batch: pa.Table) -> pa.Table:
-        keys = [document_key(seed, i) for i in batch.column("id").to_pylist()]
-        mask = pa.array([k <= cutoff for k in keys])
-        return batch.append_column("key", pa.array(keys, pa.uint64())).filter(mask)
-
-    sample = docs.map_batches(pick, batch_format="pyarrow").take_all()
-    sample.sort(key=lambda r: (r["key"], r["id"]))
-    return train_bpe((r["text"] for r in sample[: tc.train_documents]), tc.vocab_size, tc.eod_token)
+    task = ray.remote(max_retries=3)(_tokenizer_sample)
+    sample = sorted(doc for part in ray.get([task.remote(f, seed, cutoff) for f in files]) for doc in part)
+    return train_bpe((text for _, _, text in sample[: tc.train_documents]), tc.vocab_size, tc.eod_token)
 
 
 def tokenize_unit(unit: dict, out_dir: str, tokenizer_json: str, eod: int, seed: int) -> int:
-    """One documents file tokenized (a unit of the `tokenize` phase)."""
+    """One documents file tokenized and sorted by key (a unit of the `tokenize` phase)."""
     phase = Phase(out_dir, "tokenize")
     phase.mark_started(unit["name"])
     tokenize = Tokenize(tokenizer_json, eod, seed)
-    paths = pa.table({"path": [unit["path"]]})
-    tables = [tokenize(batch) for batch in _read_documents(paths)]
-    table = pa.concat_tables(tables) if tables else None
+    tables = [tokenize(batch) for batch in _read_documents(unit["path"], ["id", "text", "lang"])]
+    table = sorted_by_key(pa.concat_tables(tables))
     with atomic_path(phase.output(unit["name"])) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=BATCH_ROWS)
         maybe_fail("tokenize", unit["name"])
-    phase.finish(unit["name"], documents=table.num_rows)
+    phase.finish(unit["name"], documents=table.num_rows, tokens=int(pc.sum(table["n_tokens"]).as_py() or 0))
     return table.num_rows
-
-
-def _read_tokens(paths: pa.Table) -> Iterator[pa.Table]:
-    for path in paths.column("path").to_pylist():
-        for batch in parquet_file(Location.of(path)).iter_batches(batch_size=1024):
-            yield pa.Table.from_batches([batch])
 
 
 def build_shards(cfg: CorpusConfig, out_dir: str | Path | Location, num_docs: int, log=lambda msg: None) -> ShardsResult:
@@ -216,10 +148,13 @@ def build_shards(cfg: CorpusConfig, out_dir: str | Path | Location, num_docs: in
     resumed: dict[str, int] = {}
     tok, resumed["tokenizer"] = _tokenizer(cfg, out, phases.tokenizer, files, num_docs, log)
     tokens = _TokenizedCorpus.of(tok, cfg.shards.tokenizer.eod_token)
-    tokenized, resumed["tokenize"] = _tokenize(cfg, out, phases.tokenize, tokens, tok.to_str(), log)
+    token_files, resumed["tokenize"] = _tokenize(cfg, out, phases.tokenize, tokens, tok.to_str(), log)
     resumed["shards"] = 0
     phases.shards.mark_started("shards")
-    manifest, summary = _write_shards(cfg, out, tokenized, tokens)
+    try:
+        manifest, summary = _write_shards(cfg, out, phases, token_files, tokens)
+    except KeyOrderError as exc:
+        raise ShardsError(str(exc)) from None
     phases.shards.finish("shards", summary=summary)
     return ShardsResult(manifest=manifest, summary=summary, resumed_units=resumed)
 
@@ -274,9 +209,7 @@ def _tokenizer(cfg: CorpusConfig, out: Location, phase: Phase, files: list[str],
         return Tokenizer.from_str(tok_path.read_text()), 1
     phase.mark_started("tokenizer")
     sc = cfg.shards
-    docs = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
-        _read_documents, batch_size=1, batch_format="pyarrow")
-    tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, docs, num_docs)
+    tok = load_tokenizer(sc.tokenizer) if sc.tokenizer.path else _train_tokenizer(cfg, files, num_docs)
     with atomic_path(tok_path) as tmp:
         tok.save(tmp)
     phase.finish("tokenizer", sha256=file_sha256(tok_path))
@@ -284,117 +217,100 @@ def _tokenizer(cfg: CorpusConfig, out: Location, phase: Phase, files: list[str],
 
 
 def _tokenize(cfg: CorpusConfig, out: Location, phase: Phase, tokens: _TokenizedCorpus, tok_json: str,
-              log) -> tuple[ray.data.Dataset, int]:
-    """The `tokenize` phase (a Ray task per documents file), read back as one materialized dataset."""
+              log) -> tuple[list[str], int]:
+    """The `tokenize` phase (a Ray task per documents file); its token files, each sorted by key."""
     sc = cfg.shards
     task = ray.remote(max_retries=3)(tokenize_unit)
     resumed = run_units(phase, lambda u: task.remote(u, str(out.resolve()), tok_json, tokens.eod, sc.seed),
                         log, max_in_flight=sc.tokenize_workers)
-    token_files = [str(phase.output(u)) for u in phase.units()]
-    tokenized = ray.data.from_items([{"path": f} for f in token_files], override_num_blocks=len(token_files)).map_batches(
-        _read_tokens, batch_size=1, batch_format="pyarrow").materialize()
-    return tokenized, resumed
+    return [str(phase.output(u)) for u in phase.units()], resumed
 
 
-def _write_shards(cfg: CorpusConfig, out: Location, tokenized: ray.data.Dataset,
+def _write_shards(cfg: CorpusConfig, out: Location, phases: _ShardPhases, token_files: list[str],
                   tokens: _TokenizedCorpus) -> tuple[Manifest, dict[str, Any]]:
     """The `shards` phase: validation, decontamination, the training stream, the manifest."""
     sc = cfg.shards
     shard_dir = out / SHARDS_FOLDER
     build_outputs.clear(out, (SHARDS_FOLDER,))  # a stopped unit's shards; never another file there
     shard_dir.mkdir()
-    validation_ids, held = _choose_validation(tokenized, sc)
-    val_entry, val_ngrams = _write_validation(tokenized, validation_ids, shard_dir, sc, tokens.dtype)
-    split = _split(tokenized, validation_ids, val_ngrams, sc.decontamination)
-    _write_decontaminated(split.marked, out / "stats" / "decontaminated.parquet")
-    scales = _scales(sc, split.train_tokens, held)
-    stream = _write_training_stream(split.marked, scales, shard_dir, sc, tokens.dtype)
-    manifest = _manifest(cfg, out, tokens, stream.shards, val_entry, scales, split)
+    validation = _write_validation(token_files, shard_dir, sc, tokens.dtype, _corpus_totals(phases.tokenize))
+    dc = sc.decontamination
+    ngrams = (ValidationNgrams.split(validation.ngrams, ngram_frequency(token_files, validation.ngrams, dc.ngram),
+                                     dc.max_ngram_doc_frequency)
+              if dc.enabled and len(validation.ngrams) else None)
+    train_files = [str(phases.shards.output(f"train-{Location.of(f).stem}")) for f in token_files]
+    split = split_corpus(token_files, train_files, validation.ids, ngrams, dc, len(validation.ngrams),
+                         out / "stats" / "decontaminated.parquet")
+    scales = _scales(sc, split.train_tokens, validation.tokens)
+    stream = _write_training_stream(split.train_files, scales, shard_dir, sc, tokens.dtype)
+    for f in split.train_files:  # the stream's own scratch files, in the phase's folder
+        Location.of(f).unlink()
+    manifest = _manifest(cfg, out, tokens, stream.shards, validation.entry, scales, split)
     manifest.save(out)
     summary = _shards_summary(tokens, manifest, split, stream, scales)
     write_json(out / "stats" / "shards.json", summary, indent=2, sort_keys=True)
     return manifest, summary
 
 
-def _choose_validation(tokenized: ray.data.Dataset, sc) -> tuple[list[str], int]:
-    """The smallest keys, whole documents, until the budget (tokens or documents) is met."""
+@dataclass(frozen=True)
+class _CorpusTotals:
+    documents: int
+    tokens: int
+
+
+def _corpus_totals(tokenize: Phase) -> _CorpusTotals:
+    """Documents and tokens of the whole tokenized corpus, from the tokenize units' done records."""
+    documents = tokens = 0
+    for unit in tokenize.units():
+        record = tokenize.done_record(unit)
+        documents += record["documents"]
+        if "tokens" in record:
+            tokens += record["tokens"]
+        else:  # a unit done by a scalelab that did not record them
+            n_tokens = parquet_file(tokenize.output(unit)).read(columns=["n_tokens"]).column("n_tokens")
+            tokens += int(pc.sum(n_tokens).as_py() or 0)
+    return _CorpusTotals(documents=documents, tokens=tokens)
+
+
+@dataclass(frozen=True)
+class _Validation:
+    ids: list[str]
+    tokens: int
+    entry: dict[str, Any]  # the manifest's entry, with the text's UTF-8 bytes
+    ngrams: np.ndarray  # its distinct n-gram hashes, sorted
+
+
+def _write_validation(token_files: list[str], shard_dir: Location, sc, dtype: np.dtype,
+                      totals: _CorpusTotals) -> _Validation:
+    """shards/validation.arrow: the smallest keys, whole documents, until the budget (tokens or
+    documents) is met. Only the first batches of each file are read."""
     by_documents = sc.validation.documents is not None
 
     def filled(docs_held: int, tokens_held: int) -> bool:
         return docs_held >= sc.validation.documents if by_documents else tokens_held >= sc.validation.tokens
 
-    validation_ids: list[str] = []
-    held = 0
-    for batch in _sorted_batches(tokenized.select_columns(["key", "id", "n_tokens"])):
-        for doc_id, n in zip(batch.column("id").to_pylist(), batch.column("n_tokens").to_pylist()):
-            if filled(len(validation_ids), held):
-                break
-            validation_ids.append(doc_id)
-            held += n
-        if filled(len(validation_ids), held):
+    writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)
+    ids: list[str] = []
+    held = val_bytes = 0
+    ngrams = []
+    for rows, i in in_key_order(token_files, ["n_bytes", "tokens"]):
+        if filled(len(ids), held):
             break
-    totals = tokenized.aggregate(Count(), Sum("n_tokens"))  # one pass for both
-    total_docs, total_tokens = int(totals["count()"]), int(totals["sum(n_tokens)"])
-    if not filled(len(validation_ids), held) or len(validation_ids) >= total_docs:
+        toks = rows.tokens(i)
+        ids.append(rows.columns["id"][i])
+        held += len(toks)
+        val_bytes += rows.columns["n_bytes"][i]
+        writer.add(ids[-1], toks)
+        ngrams.append(ngram_hashes(toks[:-1], sc.decontamination.ngram))
+    if not filled(len(ids), held) or len(ids) >= totals.documents:
         asked = (f"shards.validation.documents: {sc.validation.documents:,} documents" if by_documents
                  else f"shards.validation.tokens: {sc.validation.tokens:,} tokens")
-        raise ShardsError(f"{asked} asked, but the corpus has {total_docs:,} documents and {total_tokens:,} tokens "
-                          f"in all; lower it (and leave room for training)")
-    return validation_ids, held
-
-
-def _write_validation(tokenized: ray.data.Dataset, validation_ids: list[str], shard_dir: Location, sc,
-                      dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray]:
-    """shards/validation.arrow, its entry (with the text's UTF-8 bytes) and its distinct n-gram hashes."""
-    validation = tokenized.map_batches(_rows_with_ids, batch_format="pyarrow", fn_kwargs={"ids": validation_ids})
-    writer = ShardWriter(shard_dir, "validation", None, sc.batch_tokens, dtype)
-    val_ngrams = []
-    val_bytes = 0
-    for batch in _sorted_batches(validation):
-        flat, offsets = _flat(batch)
-        val_bytes += pc.sum(batch.column("n_bytes")).as_py() or 0
-        for i, doc_id in enumerate(batch.column("id").to_pylist()):
-            toks = flat[offsets[i] : offsets[i + 1]]
-            writer.add(doc_id, toks)
-            val_ngrams.append(ngram_hashes(toks[:-1], sc.decontamination.ngram))
-    val_entry = writer.close()[0]
-    val_entry["bytes"] = val_bytes  # UTF-8 bytes of the validation text: the denominator of bits per byte
-    return val_entry, np.unique(np.concatenate(val_ngrams)) if val_ngrams else np.empty(0, np.uint64)
-
-
-@dataclass(frozen=True)
-class _Split:
-    """Every document marked validation, decontaminated or train, with the counts the manifest records."""
-
-    marked: ray.data.Dataset
-    docs_by_split: dict[str, int]
-    train_tokens: int
-    decontamination: DecontaminationReport
-
-
-def _split(tokenized: ray.data.Dataset, validation_ids: list[str], val_ngrams: np.ndarray,
-           dc: DecontaminationConfig) -> _Split:
-    ngrams = _validation_ngrams(tokenized, val_ngrams, dc) if dc.enabled and len(val_ngrams) else None
-    marked = tokenized.map_batches(
-        _mark, batch_format="pyarrow",
-        fn_kwargs={"validation_ids": validation_ids, "ngrams": ngrams, "cfg": dc},
-    ).materialize()
-    by_split = {r["split"]: r for r in marked.groupby("split").aggregate(
-        Count(), Sum("n_tokens"), Sum("overlapping")).take_all()}
-    # Fixed keys in a fixed order: the groupby's row order is Ray's and must not reach the manifest.
-    docs_by_split = {split: int(by_split[split]["count()"]) if split in by_split else 0
-                     for split in ("validation", "train", "decontaminated")}
-
-    def split_sum(split: str, column: str) -> int:
-        return int(by_split.get(split, {}).get(f"sum({column})", 0) or 0)
-
-    report = DecontaminationReport(
-        enabled=dc.enabled, ngram=dc.ngram, min_overlap_fraction=dc.min_overlap_fraction,
-        max_ngram_doc_frequency=dc.max_ngram_doc_frequency, documents=docs_by_split["decontaminated"],
-        tokens=split_sum("decontaminated", "n_tokens"), documents_overlapping_kept=split_sum("train", "overlapping"),
-        validation_ngrams=len(val_ngrams), frequent_ngrams=len(ngrams.frequent) if ngrams else 0)
-    return _Split(marked=marked, docs_by_split=docs_by_split, train_tokens=split_sum("train", "n_tokens"),
-                  decontamination=report)
+        raise ShardsError(f"{asked} asked, but the corpus has {totals.documents:,} documents and "
+                          f"{totals.tokens:,} tokens in all; lower it (and leave room for training)")
+    entry = writer.close()[0]
+    entry["bytes"] = val_bytes  # UTF-8 bytes of the validation text: the denominator of bits per byte
+    return _Validation(ids=ids, tokens=held, entry=entry,
+                       ngrams=np.unique(np.concatenate(ngrams)) if ngrams else np.empty(0, np.uint64))
 
 
 def _scales(sc, train_tokens: int, held: int) -> dict[str, int]:
@@ -413,28 +329,26 @@ class _TrainingStream:
     scale_documents: Counter
 
 
-def _write_training_stream(marked: ray.data.Dataset, scales: dict[str, int], shard_dir: Location, sc,
+def _write_training_stream(train_files: list[str], scales: dict[str, int], shard_dir: Location, sc,
                            dtype: np.dtype) -> _TrainingStream:
     """The training documents in key order into fixed-size shards; tokens per language per scale on the way."""
     writer = ShardWriter(shard_dir, "train", sc.shard_tokens, sc.batch_tokens, dtype)
     position = 0
     stream = _TrainingStream(shards=[], scale_languages={name: Counter() for name in scales}, scale_documents=Counter())
-    for batch in _sorted_batches(marked.map_batches(_train_rows, batch_format="pyarrow")):
-        flat, offsets = _flat(batch)
-        for i, (doc_id, lang) in enumerate(zip(batch.column("id").to_pylist(), batch.column("lang").to_pylist())):
-            toks = flat[offsets[i] : offsets[i + 1]]
-            for name, budget in scales.items():
-                if position < budget:
-                    stream.scale_languages[name][lang or "unknown"] += min(len(toks), budget - position)
-                    stream.scale_documents[name] += 1
-            writer.add(doc_id, toks)
-            position += len(toks)
+    for rows, i in in_key_order(train_files, ["lang", "tokens"]):
+        toks, lang = rows.tokens(i), rows.columns["lang"][i]
+        for name, budget in scales.items():
+            if position < budget:
+                stream.scale_languages[name][lang or "unknown"] += min(len(toks), budget - position)
+                stream.scale_documents[name] += 1
+        writer.add(rows.columns["id"][i], toks)
+        position += len(toks)
     stream.shards = writer.close()
     return stream
 
 
 def _manifest(cfg: CorpusConfig, out: Location, tokens: _TokenizedCorpus, shards: list[dict[str, Any]],
-              val_entry: dict[str, Any], scales: dict[str, int], split: _Split) -> Manifest:
+              val_entry: dict[str, Any], scales: dict[str, int], split: Split) -> Manifest:
     shard_dir = out / SHARDS_FOLDER
     for entry in shards + [val_entry]:
         entry["sha256"] = file_sha256(shard_dir / entry["path"])
@@ -471,7 +385,7 @@ def _scale_entries(scales: dict[str, int], shards: list[dict[str, Any]]) -> dict
     return entries
 
 
-def _shards_summary(tokens: _TokenizedCorpus, manifest: Manifest, split: _Split, stream: _TrainingStream,
+def _shards_summary(tokens: _TokenizedCorpus, manifest: Manifest, split: Split, stream: _TrainingStream,
                     scales: dict[str, int]) -> dict[str, Any]:
     """stats/shards.json: what `corpus stats` prints about the shards."""
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from scalelab.pipelines.config import GopherQualityConfig
@@ -22,13 +23,14 @@ class GopherQualityFilter:
     def __call__(self, doc: dict[str, Any]) -> Rejection:
         c = self.cfg
         text = doc["text"]
-        words = [w for w in split_words(text) if not is_punctuation(w)]
-        n = len(words)
+        # Each distinct word once: pages repeat their words, and every rule below is a sum over words.
+        words = {w: k for w, k in Counter(split_words(text)).items() if not is_punctuation(w)}
+        n = sum(words.values())
         if n < c.min_words:
             return ("gopher_short_doc", str(n))
         if n > c.max_words:
             return ("gopher_long_doc", str(n))
-        mean_len = sum(len(w) for w in words) / n
+        mean_len = sum(len(w) * k for w, k in words.items()) / n
         if not c.min_mean_word_length <= mean_len <= c.max_mean_word_length:
             return ("gopher_word_length", f"{mean_len:.2f}")
         if text.count("#") / n > c.max_symbol_word_ratio:
@@ -41,10 +43,10 @@ class GopherQualityFilter:
                 return "gopher_bullet_lines"
             if sum(ln.endswith(ELLIPSES) for ln in lines) / len(lines) > c.max_ellipsis_lines_ratio:
                 return "gopher_ellipsis_lines"
-        if sum(any(ch.isalpha() for ch in w) for w in words) / n < c.min_alpha_words_ratio:
+        if sum(k for w, k in words.items() if any(map(str.isalpha, w))) / n < c.min_alpha_words_ratio:
             return "gopher_alpha_words"
         if self._stop_langs is None or doc.get("lang") in self._stop_langs or doc.get("lang") is None:
             # Occurrences, as datatrove counts them (the paper's wording allows either reading).
-            if sum(w.lower() in self._stop_words for w in words) < c.min_stop_words:
+            if sum(k for w, k in words.items() if w.lower() in self._stop_words) < c.min_stop_words:
                 return "gopher_stop_words"
         return None

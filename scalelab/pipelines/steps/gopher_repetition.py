@@ -17,18 +17,21 @@ class WordNgrams:
     Each word gets an integer id; an n-gram's key is a 64-bit polynomial hash of its ids,
     extended from the (n-1)-gram keys, so all n from 2 to 10 cost a few vector passes each.
     (A 64-bit collision would merge two n-grams; at document sizes that chance is ~1e-11.)
+    Call with n increasing, as the rules do: `repeated` builds on the n-grams one shorter.
     """
 
     _MULT = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, words: list[str]):
-        ids: dict[str, int] = {}
-        self.ids = np.fromiter((ids.setdefault(w, len(ids)) + 1 for w in words), dtype=np.uint64, count=len(words))
-        self.lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        # ids from 1 in order of first occurrence; map() keeps the per-word work in C
+        ids = {w: i for i, w in enumerate(dict.fromkeys(words), start=1)}
+        self.ids = np.fromiter(map(ids.__getitem__, words), dtype=np.uint64, count=len(words))
+        self.lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         self.total_chars = int(self.lengths.sum())
         self._n = 1
         self._keys = self.ids.copy()
         self._char_csum = np.concatenate([[0], np.cumsum(self.lengths)])
+        self._repeated: dict[int, np.ndarray] = {}  # n -> whether each position's n-gram repeats
 
     def keys(self, n: int) -> np.ndarray:
         """Hash keys of the n-grams starting at each position 0 .. len-n."""
@@ -45,7 +48,8 @@ class WordNgrams:
         if len(self.ids) < n or self.total_chars == 0:
             return 0.0
         keys = self.keys(n)
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        self._repeated[n] = counts[inverse] > 1
         top = int(counts.max())
         if top < 2:
             return 0.0
@@ -58,9 +62,7 @@ class WordNgrams:
         """Characters of words covered by any n-gram occurring more than once (each word once)."""
         if len(self.ids) < n or self.total_chars == 0:
             return 0.0
-        keys = self.keys(n)
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        starts = np.flatnonzero(counts[inverse] > 1)
+        starts = np.flatnonzero(self.repeated(n))
         if starts.size == 0:
             return 0.0
         cover = np.zeros(len(self.ids) + 1, dtype=np.int64)
@@ -68,6 +70,25 @@ class WordNgrams:
         np.add.at(cover, starts + n, -1)
         covered = np.cumsum(cover[:-1]) > 0
         return int(self.lengths[covered].sum()) / self.total_chars
+
+    def repeated(self, n: int) -> np.ndarray:
+        """Whether the n-gram at each position occurs more than once.
+
+        An n-gram repeats only where the (n-1)-grams at its position and the next one both repeat,
+        so once the shorter n-grams are known only those candidates are sorted: in ordinary prose
+        few are, and the longer n-grams cost almost nothing."""
+        keys = self.keys(n)
+        shorter = self._repeated.get(n - 1)
+        if shorter is None:
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            mask = counts[inverse] > 1
+        else:
+            candidates = np.flatnonzero(shorter[:-1] & shorter[1:])
+            _, inverse, counts = np.unique(keys[candidates], return_inverse=True, return_counts=True)
+            mask = np.zeros(len(keys), bool)
+            mask[candidates[counts[inverse] > 1]] = True
+        self._repeated[n] = mask
+        return mask
 
 
 def top_ngram_char_fraction(words: list[str], n: int, total_chars: int | None = None) -> float:

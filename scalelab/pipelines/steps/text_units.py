@@ -13,8 +13,20 @@ TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u3002", "\uff01", "\uff1
 ELLIPSES = ("...", "\u2026")
 
 
+# The words of the text split last, as one tuple (one assignment, so threads never see half of it):
+# the Gopher repetition and quality rules run one after the other on the same text, and splitting
+# it is a large part of their cost.
+_last_split: tuple[str | None, list[str]] = (None, [])
+
+
 def split_words(text: str) -> list[str]:
-    return _WORD_RE.findall(text)
+    """The text's words; the list may be shared with the previous caller, so it must not be changed."""
+    global _last_split
+    last_text, words = _last_split
+    if text is not last_text:  # identity, not equality: a new text is never mistaken for the last
+        words = _WORD_RE.findall(text)
+        _last_split = (text, words)
+    return words
 
 
 _ALNUM_RE = re.compile(r"[^\W_]")
