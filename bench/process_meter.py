@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -22,6 +23,7 @@ class Usage:
     wall_s: float
     cpu_s: float
     peak_pss_mb: float
+    cpu_by_kind: dict[str, float] = field(default_factory=dict)  # driver, Ray's daemons, workers
 
     def cores_busy(self, cores: int) -> float:
         return self.cpu_s / (self.wall_s * cores)
@@ -33,6 +35,7 @@ class ProcessTreeMeter:
         self.interval = interval
         self._base: dict[tuple[int, float], float] = {}
         self._last: dict[tuple[int, float], float] = {}
+        self._kind: dict[tuple[int, float], str] = {}
         self._peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -52,6 +55,7 @@ class ProcessTreeMeter:
                     t = p.cpu_times()
                     cpu = t.user + t.system
                     pss += p.memory_full_info().pss
+                    self._kind[key] = _kind(p, self.root)
             except psutil.Error:
                 continue
             if first:
@@ -76,5 +80,19 @@ class ProcessTreeMeter:
         wall = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()
-        cpu = sum(self._last[k] - self._base[k] for k in self._last)
-        return Usage(wall_s=wall, cpu_s=cpu, peak_pss_mb=self._peak_pss / 2**20)
+        used = {k: self._last[k] - self._base[k] for k in self._last}
+        by_kind: Counter = Counter()
+        for k, cpu in used.items():
+            by_kind[self._kind.get(k, "other")] += cpu
+        return Usage(wall_s=wall, cpu_s=sum(used.values()), peak_pss_mb=self._peak_pss / 2**20,
+                     cpu_by_kind=dict(by_kind.most_common()))
+
+
+def _kind(p: psutil.Process, root: psutil.Process) -> str:
+    """driver, a Ray worker (named by its last task, ray::IDLE between tasks), or the daemon's name."""
+    if p.pid == root.pid:
+        return "driver"
+    name = p.name()
+    if name.startswith("ray::"):
+        return "ray workers"
+    return name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Optional
 
 import scalelab
@@ -47,9 +48,14 @@ def cluster_cpus() -> int:
 
 
 def quiet_ray_data() -> None:
-    """Ray Data logs every operator's progress; scalelab prints its own summary instead."""
+    """Ray Data logs every operator's progress; scalelab prints its own summary instead.
+
+    Its progress settings are set only once something has imported it (Ray Train does; the corpus
+    build does not, and importing it costs a second of CPU)."""
     for name in ("ray.data", "ray.data._internal"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if "ray.data" not in sys.modules:
+        return
     from ray.data import DataContext
 
     ctx = DataContext.get_current()

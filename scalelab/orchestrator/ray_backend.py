@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from scalelab.core.ray_session import quiet_ray_data
 from scalelab.orchestrator.plan import RunSpec, SweepError
 from scalelab.orchestrator.sweep_config import SweepConfig
 
@@ -72,6 +73,7 @@ def launch_ray(specs: list[RunSpec], sweep: SweepConfig, env: dict[str, str]) ->
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    quiet_ray_data()  # now that Ray Train has imported it
     r = sweep.resources
     resources = {"CPU": r.cpus_per_worker}
     if r.use_gpu:

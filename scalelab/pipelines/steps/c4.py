@@ -33,7 +33,7 @@ class C4Filter:
         """The line as kept, or None if a line rule removes it."""
         c = self.cfg
         words = line.split()
-        if any(len(w) > c.max_word_length for w in words):
+        if words and max(map(len, words)) > c.max_word_length:
             return None
         if c.remove_citations:
             line = _CITATION_RE.sub("", line).strip()

@@ -20,7 +20,10 @@ from ftfy.chardata import CONTROL_CHARS
 from scalelab.pipelines.config import CleanConfig
 from scalelab.pipelines.steps import Rejection
 
-_SPACES_RE = re.compile(r"[^\S\n]+")
+# Whitespace other than newlines, wherever it is not already one plain space: a run of two or more,
+# or one other character (a tab, a no-break space). Each becomes one space; lone spaces, most of
+# them, are not matched at all.
+_SPACES_RE = re.compile(r"[^\S\n]{2,}|[^\S \n]")
 # Only repair broken encodings; ftfy's other defaults would rewrite correct text (curly quotes,
 # full-width punctuation, ligatures), and Unicode normalization is this step's own setting.
 _MOJIBAKE_ONLY = ftfy.TextFixerConfig(
@@ -132,7 +135,9 @@ class Clean:
             text = unicodedata.normalize(self.cfg.unicode_form, text)
         if self.cfg.collapse_whitespace:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-            text = "\n".join(_SPACES_RE.sub(" ", ln).strip() for ln in text.split("\n"))
+            # Runs of spaces become one, then the one space left at either edge of a line goes:
+            # each line stripped, in passes over the whole text instead of one per line.
+            text = _SPACES_RE.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
             text = _BLANK_LINES_RE.sub("\n\n", text).strip()
         return text
 

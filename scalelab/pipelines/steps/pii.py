@@ -50,7 +50,7 @@ class PiiRedactor:
 
     def redact(self, text: str) -> tuple[str, int, int, int]:
         emails = 0
-        if self.cfg.email:
+        if self.cfg.email and "@" in text:
             text, emails = EMAIL_RE.subn(self.cfg.email_placeholder, text)
         self._count_ip = self._count_phone = 0
         if self.cfg.ip:
