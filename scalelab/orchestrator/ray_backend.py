@@ -4,14 +4,19 @@ Ray Train creates the process group (gloo on CPUs, NCCL on GPUs) and `train` han
 On a worker failure Ray Train restarts the worker group, up to `retries` times, and `train` resumes
 from the run's latest DeepSpeed checkpoint in its run folder, so that folder (`storage`) must be on
 storage every node reaches. Ray Train's own files go beside it, under `_ray_train/`.
+
+With an object-store output the run folder is a local working folder, and a finished run is
+published to OUTPUT/runs/<run_id> in the bucket (orchestrator/run_publish.py); whether a run is
+complete, and its attempts, are read and written there.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+from scalelab.core.storage import Location
 from scalelab.orchestrator.plan import RunSpec, SweepError
 from scalelab.orchestrator.sweep_config import SweepConfig
 
@@ -30,13 +35,39 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from scalelab.training.worker import quiet_deepspeed
 
     quiet_deepspeed()
-    for run in config["runs"]:
+    for run, results in zip(config["runs"], config["results"]):
         cfg = TrainConfig.model_validate(run)
-        if completed_summary(Path(cfg.output), cfg.name, cfg.experiment_hash()):
+        home = Location.of(results or cfg.output)
+        if completed_summary(home, cfg.name, cfg.experiment_hash()):
             continue
         if ray.train.get_context().get_world_rank() == 0:
-            record_attempt(Path(cfg.output), "ray")
+            record_attempt(home, "ray")
         train(cfg, resume=True, device=ray.train.torch.get_device())
+        if results:
+            _publish(cfg, home)
+
+
+def _publish(cfg, home: Location) -> None:
+    """Each node's files to the bucket, then rank 0's summary; then the working folders go."""
+    import ray.train
+
+    from scalelab.orchestrator.run_publish import drop_work_dir, upload_files, upload_summary
+    from scalelab.training.distributed import barrier
+
+    context, work = ray.train.get_context(), Path(cfg.output)
+    barrier()  # every rank's last files are written
+    if context.get_local_rank() == 0:
+        upload_files(work, home)
+    barrier()
+    if context.get_world_rank() == 0:
+        upload_summary(work, home, cfg)
+    barrier()
+    if context.get_local_rank() == 0:
+        drop_work_dir(work)
+
+
+def _results(spec: RunSpec) -> Optional[str]:
+    return spec.home.url if spec.results_root else None
 
 
 def worker_slots(sweep: SweepConfig) -> int:
@@ -78,7 +109,8 @@ def launch_ray(specs: list[RunSpec], sweep: SweepConfig, env: dict[str, str]) ->
         resources["GPU"] = r.gpus_per_worker
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"runs": [spec.config.model_dump(mode="json") for spec in specs], "env": env},
+        train_loop_config={"runs": [spec.config.model_dump(mode="json") for spec in specs],
+                           "results": [_results(spec) for spec in specs], "env": env},
         torch_config=TorchConfig(backend="nccl" if r.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=r.workers, use_gpu=r.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(name=specs[0].run_id, storage_path=str(specs[0].run_dir.parent / "_ray_train"),
