@@ -153,6 +153,12 @@ class SweepConfig(Section):
             return cache_home() / "sweeps" / key / "runs"
         return Path(self.output) / "runs"
 
+    @property
+    def runs_on_one_node(self) -> bool:
+        """A run's working folder is local to a node (object-store output, no shared `storage`): its workers
+        must share that node, for DeepSpeed's checkpoint shards, the final export and resuming."""
+        return self.output_is_url and self.storage is None
+
     def results_dir(self) -> Optional[Location]:
         """Where the runs' files end up when that is not where they train: OUTPUT/runs in the object store."""
         return Location.of(self.output) / "runs" if self.output_is_url else None
