@@ -3,32 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import typer
 from rich.table import Table
 
 from scalelab.cli.common import console, fail
+from scalelab.core.staged_folder import staged
+from scalelab.core.storage import Location, is_url
 
 # The domain packages load torch, DeepSpeed and Ray: they are imported inside each command, so
 # `scalelab --help` and a mistyped flag answer at once.
 
 
 def report(
-    reports: Path = typer.Argument(Path("out/sweeps/demo"), help="A sweep's report folder."),
+    reports: str = typer.Argument("out/sweeps/demo", help="A sweep's report folder, or its URL (s3://...)."),
     bootstrap: int = typer.Option(100, "--bootstrap", min=0),
     params: str = typer.Option("non_embedding", "--params", help="Which N: non_embedding or all."),
     metric: str = typer.Option("bpb", "--metric", help="Best validation loss in bpb (bits per byte) or nats (per token)."),
 ) -> None:
     """Fit L(D) (and L(N, D)), plot, and write REPORTS/report.html."""
-    from scalelab.orchestrator.scaling.points import METRICS, PointsError
-    from scalelab.orchestrator.scaling.report import make_report
+    from scalelab.orchestrator.scaling.points import METRICS
 
     if metric not in METRICS:
         fail(f"--metric {metric}: must be one of {', '.join(METRICS)}")
+    if not is_url(reports):
+        _report(Path(reports), bootstrap, params, metric, str)
+        return
+    # A folder in object storage: reported from a local copy, and the outputs uploaded when all succeeded.
+    where = Location.of(reports)
+    try:
+        with staged(where) as local:
+            _report(local, bootstrap, params, metric, lambda p: str(p).replace(str(local), where.url))
+    except OSError as exc:
+        fail(f"{where}: cannot read or write it ({exc})")
+
+
+def _report(reports: Path, bootstrap: int, params: str, metric: str, shown: Callable[[Path | str], str]) -> None:
+    """The report of a local folder, printed; `shown` names its files (and those in messages) for the user."""
+    from scalelab.orchestrator.scaling.points import PointsError
+    from scalelab.orchestrator.scaling.report import make_report
+
     try:
         rep = make_report(reports, bootstrap=bootstrap, params=params, metric=metric)
     except PointsError as exc:
-        fail(str(exc))
+        fail(shown(str(exc)))
         return
     console.print("[bold]The answer[/bold]")
     for line in rep.answers:
@@ -52,8 +71,8 @@ def report(
     for note in rep.all_notes:
         console.print(f"note: {note}")
     for name, path in rep.plots.items():
-        console.print(f"plot: {path}")
-    console.print(f"report: {rep.html}")
+        console.print(f"plot: {shown(path)}")
+    console.print(f"report: {shown(rep.html)}")
 
 
 def _print_isoflop(rep) -> None:

@@ -26,8 +26,13 @@ from scalelab.core.storage import Location
 CACHE_ENV = "SCALELAB_CACHE"
 
 
+def cache_home() -> Path:
+    """scalelab's local cache: corpora fetched from object storage, working folders of runs."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "scalelab")
+
+
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "scalelab") / "corpora"
+    return cache_home() / "corpora"
 
 
 def local_corpus(corpus: str | Path) -> Path:

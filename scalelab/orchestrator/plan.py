@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from scalelab.orchestrator.sweep_config import SweepConfig
 from scalelab.core.config import ConfigError, read_yaml, validate
-from scalelab.core.storage import is_url
+from scalelab.core.storage import Location, is_url
 from scalelab.training.config import TrainConfig
 from scalelab.training.data import Corpus, DataError
 from scalelab.training.flops import peak_flops
@@ -44,10 +44,19 @@ class RunSpec:
     flops_6nd: float      # 6 × N (all) × tokens
     gpu_hours: Optional[float]
     budget_flops: Optional[float] = None  # C of an IsoFLOP run (orchestrator/isoflop_plan.py)
+    results_root: Optional[str] = None    # an object-store output's OUTPUT/runs; None: results stay in run_dir
 
     @property
     def run_dir(self) -> Path:
+        """Where the run trains (checkpoints, memory-mapped data)."""
         return Path(self.config.output)
+
+    @property
+    def home(self) -> Location:
+        """Where the run's results are read from: its run folder, or OUTPUT/runs/<run_id> in the object store."""
+        if self.results_root is None:
+            return Location.of(self.run_dir)
+        return Location.of(self.results_root) / self.run_id
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +108,7 @@ def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec
         raise SweepError(f"{source}: base: {exc}") from None
     common = deep_merge(base, sweep.train)
     storage = sweep.storage_dir().expanduser().resolve()
+    results = sweep.results_dir()
     workers = sweep.resources.workers
     peak = peak_flops(sweep.resources.gpu_type) if sweep.resources.use_gpu else None
 
@@ -139,5 +149,6 @@ def plan_sweep(sweep: SweepConfig, source: str = "sweep config") -> list[RunSpec
                     run_id=run_id, scale=scale, model=entry.name, seed=seed, config=cfg, unique_tokens=d,
                     params=params["total"], params_non_embedding=params["non_embedding"], steps=steps,
                     tokens=tokens, epochs=steps * per_step / max(1, num_windows), flops_6nd=flops,
-                    gpu_hours=flops / (peak * sweep.assumed_mfu) / 3600 if peak else None))
+                    gpu_hours=flops / (peak * sweep.assumed_mfu) / 3600 if peak else None,
+                    results_root=results.url if results else None))
     return runs

@@ -3,17 +3,18 @@
 Both are rewritten whole, through a temporary name, whenever a run changes state, so a reader
 (DuckDB, pandas, `scalelab query`) always sees a complete file. Runs write their own metrics into
 their run folders (Ray Train keeps only checkpoint-attached metrics); the reports gather them.
+Folders are Locations: the report folder and the run folders may be in object storage.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from scalelab.core.atomic import write_parquet
+from scalelab.core.storage import Location, read_parquet
 from scalelab.training.families import OBJECTIVES
 from scalelab.training.metrics import CURVE_SCHEMA, CURVES_FILE
 
@@ -80,30 +81,31 @@ def run_row(sweep: str, spec, status: str, attempts: int, started_at: Optional[s
     row.update(sweep=sweep, run_id=spec.run_id, status=status, attempts=attempts, started_at=started_at,
                finished_at=finished_at or summary.get("finished_at"), error=error, scale=spec.scale,
                model=spec.model, family=spec.config.model.family,
-               objective=OBJECTIVES[spec.config.model.family], seed=spec.seed, run_dir=str(spec.run_dir), unique_tokens=spec.unique_tokens,
+               objective=OBJECTIVES[spec.config.model.family], seed=spec.seed, run_dir=str(spec.home), unique_tokens=spec.unique_tokens,
                params=spec.params, params_non_embedding=spec.params_non_embedding,
                planned_tokens=spec.tokens, planned_steps=spec.steps, flops_budget=spec.budget_flops)
     return row
 
 
-def write_runs(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    path = Path(out_dir) / RUNS_FILE
+def write_runs(out_dir: Path | Location, rows: list[dict[str, Any]]) -> Location:
+    path = Location.of(out_dir) / RUNS_FILE
     write_parquet(path, pa.Table.from_pylist(rows, schema=RUNS_SCHEMA))
     return path
 
 
-def _curve_table(path: Path) -> pa.Table:
+def _curve_table(path: Location) -> pa.Table:
     """A run's curves in today's schema; columns an older run didn't write are null."""
-    table = pq.read_table(path)
+    table = read_parquet(path)
     for f in CURVE_SCHEMA:
         if f.name not in table.column_names:
             table = table.append_column(f, pa.nulls(table.num_rows, f.type))
     return table.select(CURVE_SCHEMA.names).cast(CURVE_SCHEMA)
 
 
-def write_curves(out_dir: Path, run_dirs: list[Path]) -> Path:
-    tables = [_curve_table(d / CURVES_FILE) for d in run_dirs if (d / CURVES_FILE).is_file()]
+def write_curves(out_dir: Path | Location, run_dirs: Sequence[Path | Location]) -> Location:
+    files = [Location.of(d) / CURVES_FILE for d in run_dirs]
+    tables = [_curve_table(f) for f in files if f.is_file()]
     table = pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()
-    path = Path(out_dir) / CURVES_FILE
+    path = Location.of(out_dir) / CURVES_FILE
     write_parquet(path, table)
     return path

@@ -6,6 +6,10 @@ whose folder holds a complete summary for the same config are skipped; runs with
 Then the runs go to the backend: Ray Train (a bounded number in flight, each on its own thread)
 or the deepspeed launcher (one after another). `runs.parquet` and `curves.parquet` are rewritten
 each time a run changes state.
+
+An output in object storage (`output: s3://bucket/sweeps/x`) holds the same files: the reports are
+written there object by object, and each run, trained in a local working folder, is published to
+OUTPUT/runs/<run_id> when it ends (ray_backend.py); the bucket alone says which runs are complete.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from scalelab.core.manifest import verify
 from scalelab.core.ray_session import ensure_ray
 from scalelab.orchestrator.deepspeed_backend import launch_deepspeed, read_hostfile
 from scalelab.core.output_folder import claim
+from scalelab.core.storage import Location
 from scalelab.training.launch import preflight
 from scalelab.training.trainer import TrainError
 
@@ -55,7 +60,7 @@ class RunState:
 @dataclass
 class SweepResult:
     runs: list[RunState]
-    report_dir: Path
+    report_dir: Path | Location  # a Location for an object-store output
     concurrency: int
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
@@ -87,23 +92,23 @@ def check_runs(sweep: SweepConfig, runs: list[RunSpec], source: str, world_size:
 
 
 class Sweep:
-    def __init__(self, sweep: SweepConfig, runs: list[RunSpec], report_dir: Path):
+    def __init__(self, sweep: SweepConfig, runs: list[RunSpec], report_dir: Path | Location):
         self.sweep, self.report_dir = sweep, report_dir
         self.states = [RunState(spec) for spec in runs]
         self._lock = threading.Lock()
         for s in self.states:
-            s.summary = completed_summary(s.spec.run_dir, s.spec.run_id, s.spec.config.experiment_hash())
-            s.attempts = attempts(s.spec.run_dir)
+            s.summary = completed_summary(s.spec.home, s.spec.run_id, s.spec.config.experiment_hash())
+            s.attempts = attempts(s.spec.home)
             if s.summary:
                 s.status, s.skipped = "complete", True
-                s.started_at, s.finished_at = first_started_at(s.spec.run_dir), s.summary.get("finished_at")
+                s.started_at, s.finished_at = first_started_at(s.spec.home), s.summary.get("finished_at")
 
     def write_reports(self) -> None:
         with self._lock:
             rows = [reports.run_row(self.sweep.name, s.spec, s.status, s.attempts, s.started_at, s.finished_at,
                                     s.error, s.summary) for s in self.states]
             reports.write_runs(self.report_dir, rows)
-            reports.write_curves(self.report_dir, [s.spec.run_dir for s in self.states])
+            reports.write_curves(self.report_dir, [s.spec.home for s in self.states])
 
     def run_lane(self, lane: list[RunState], launch) -> None:
         """Run these runs one after another in one job (`launch` takes their specs); one run is a lane of one."""
@@ -121,15 +126,15 @@ class Sweep:
 
     def _settle(self, state: RunState, error: Optional[str]) -> None:
         """Complete if its summary is there for this config; else failed with the job's error."""
-        state.summary = completed_summary(state.spec.run_dir, state.spec.run_id, state.spec.config.experiment_hash())
+        state.summary = completed_summary(state.spec.home, state.spec.run_id, state.spec.config.experiment_hash())
         if state.summary:
             state.status = "complete"
         else:
             state.status = "failed"
             state.error = error or "the run ended without writing summary.json"
         state.finished_at = state.summary["finished_at"] if state.summary else now()
-        state.started_at = first_started_at(state.spec.run_dir) or state.started_at
-        state.attempts = attempts(state.spec.run_dir)
+        state.started_at = first_started_at(state.spec.home) or state.started_at
+        state.attempts = attempts(state.spec.home)
 
 
 def lanes(states: list[RunState], count: int) -> list[list[RunState]]:
@@ -144,7 +149,19 @@ def lanes(states: list[RunState], count: int) -> list[list[RunState]]:
     return [sorted(lane, key=lambda s: s.spec.flops_6nd) for lane in out if lane]
 
 
-def write_sweep_json(report_dir: Path, sweep: SweepConfig, runs: list[RunSpec], backend: str) -> None:
+def report_folder(sweep: SweepConfig) -> Path | Location:
+    """The sweep's output: an absolute local folder, or its object-store URL."""
+    return Location.of(sweep.output) if sweep.output_is_url else Path(sweep.output).expanduser().resolve()
+
+
+def check_output(sweep: SweepConfig, backend: str, source: str) -> None:
+    if sweep.output_is_url and backend != "ray":
+        # The launcher's ranks may run on other hosts, where the driver can't publish their files from.
+        raise SweepError(f"{source}: output {sweep.output}: object-store outputs need --backend ray; "
+                         f"with the deepspeed launcher give a folder on shared storage")
+
+
+def write_sweep_json(report_dir: Path | Location, sweep: SweepConfig, runs: list[RunSpec], backend: str) -> None:
     write_json(report_dir / "sweep.json", {"config": sweep.model_dump(mode="json"), "backend": backend,
                                          "runs": [r.run_id for r in runs]}, indent=2)
 
@@ -160,10 +177,12 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
     started = time.perf_counter()
     env = dict(worker_env or {})
     check_backend(backend, hostfile)
+    check_output(sweep, backend, source)
     runs = plan_sweep(sweep, source)
+    report_dir = report_folder(sweep)
     # Claimed before the checks create run folders in it (storage defaults to OUTPUT/runs);
     # sweeps from before the folder marker are recognized by their sweep.json.
-    claim(Path(sweep.output).expanduser().resolve(), SWEEP_KIND, overwrite, legacy=("sweep.json",))
+    claim(report_dir, SWEEP_KIND, overwrite, legacy=("sweep.json",))
     world = sweep.resources.workers
     if backend == "deepspeed":
 
@@ -194,7 +213,6 @@ def run_sweep(sweep: SweepConfig, source: str = "sweep config", address: Optiona
                         raise
 
     # The reports are written only once every check has passed and the cluster's room is known.
-    report_dir = Path(sweep.output).expanduser().resolve()
     write_sweep_json(report_dir, sweep, runs, backend)
     state = Sweep(sweep, runs, report_dir)
     todo = [s for s in state.states if not s.skipped]

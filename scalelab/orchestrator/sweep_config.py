@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -10,6 +11,8 @@ from pydantic import Field, field_validator, model_validator
 from scalelab.orchestrator.isoflop_config import IsoFlopSpec
 from scalelab.core.config_fields import Section
 from scalelab.core.config import load_model
+from scalelab.core.corpus_cache import cache_home
+from scalelab.core.storage import Location, is_url
 from scalelab.training.config import EarlyStopSpec
 from scalelab.training.families import FAMILIES
 from scalelab.training.model_sizes import PRESETS
@@ -90,9 +93,11 @@ class SweepConfig(Section):
                             "one Ray Train job that trains its runs one after another, so tiny runs don't each "
                             "pay a job's start-up.")
     retries: int = Field(2, ge=0, description="Restarts of a failed run from its last checkpoint.")
-    output: str = Field("out/sweeps/sweep", description="Report folder: runs.parquet, curves.parquet.")
+    output: str = Field("out/sweeps/sweep", description="Report folder: runs.parquet, curves.parquet; a folder "
+                        "or an object-store URL (s3://bucket/sweeps/x).")
     storage: Optional[str] = Field(None, description="Run folders and checkpoints, on storage every node "
-                                                     "reaches; default: OUTPUT/runs.")
+                                                     "reaches; default: OUTPUT/runs. With an object-store output: "
+                                                     "the runs' local working folders (default: in the cache).")
     assumed_mfu: float = Field(0.4, gt=0, le=1, description="MFU assumed for the GPU-hour estimate.")
     isoflop: Optional[IsoFlopSpec] = Field(None, description="Budgets and sizes of `tokens: {policy: isoflop}`.")
 
@@ -115,6 +120,15 @@ class SweepConfig(Section):
             raise ValueError(f"values repeat: {values}")
         return values
 
+    @field_validator("storage")
+    @classmethod
+    def _on_a_filesystem(cls, storage: Optional[str]) -> Optional[str]:
+        # Training memory-maps and checkpoints in its run folder: that needs a filesystem.
+        if storage is not None and is_url(storage):
+            raise ValueError(f"{storage}: runs train in a folder on a filesystem; for results in object "
+                             f"storage set output: s3://... (each run's files are uploaded there when it ends)")
+        return storage
+
     @model_validator(mode="after")
     def _isoflop_section(self) -> "SweepConfig":
         # The policy and its section come together: one without the other is a half-edited config.
@@ -126,8 +140,28 @@ class SweepConfig(Section):
     def model_entries(self) -> list[ModelEntry]:
         return [ModelEntry(name=m, preset=m) if isinstance(m, str) else m for m in self.models]
 
+    @property
+    def output_is_url(self) -> bool:
+        return is_url(self.output)
+
     def storage_dir(self) -> Path:
-        return Path(self.storage) if self.storage else Path(self.output) / "runs"
+        """Where runs train. An object-store output has no folder to train in: a local one per output URL."""
+        if self.storage:
+            return Path(self.storage)
+        if self.output_is_url:
+            key = hashlib.sha256(Location.of(self.output).url.encode()).hexdigest()[:16]
+            return cache_home() / "sweeps" / key / "runs"
+        return Path(self.output) / "runs"
+
+    @property
+    def runs_on_one_node(self) -> bool:
+        """A run's working folder is local to a node (object-store output, no shared `storage`): its workers
+        must share that node, for DeepSpeed's checkpoint shards, the final export and resuming."""
+        return self.output_is_url and self.storage is None
+
+    def results_dir(self) -> Optional[Location]:
+        """Where the runs' files end up when that is not where they train: OUTPUT/runs in the object store."""
+        return Location.of(self.output) / "runs" if self.output_is_url else None
 
 
 def load_sweep_config(path: str | Path, overrides: list[str] | None = None) -> SweepConfig:
