@@ -24,6 +24,8 @@ class Usage:
     cpu_s: float
     peak_pss_mb: float
     cpu_by_kind: dict[str, float] = field(default_factory=dict)  # driver, Ray's daemons, workers
+    peak_by_kind: dict[str, float] = field(default_factory=dict)  # MB of PSS of each kind at the peak
+    peak_at_s: float = 0.0  # seconds after the start
 
     def cores_busy(self, cores: int) -> float:
         return self.cpu_s / (self.wall_s * cores)
@@ -48,21 +50,27 @@ class ProcessTreeMeter:
 
     def _sample(self, first: bool = False) -> None:
         pss = 0
+        by_kind: Counter = Counter()
         for p in self._tree():
             try:
                 with p.oneshot():
                     key = (p.pid, p.create_time())
                     t = p.cpu_times()
                     cpu = t.user + t.system
-                    pss += p.memory_full_info().pss
+                    process_pss = p.memory_full_info().pss
                     self._kind[key] = _kind(p, self.root)
+                    pss += process_pss
+                    by_kind[self._kind[key]] += process_pss / 2**20
+                    by_kind[f"processes: {self._kind[key]}"] += 1
             except psutil.Error:
                 continue
             if first:
                 self._base[key] = cpu
             self._base.setdefault(key, 0.0)
             self._last[key] = cpu
-        self._peak_pss = max(self._peak_pss, pss)
+        if pss > self._peak_pss:
+            self._peak_pss, self._peak_by_kind = pss, by_kind
+            self._peak_at = time.perf_counter()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -70,8 +78,8 @@ class ProcessTreeMeter:
 
     def start(self) -> "ProcessTreeMeter":
         self._sample(first=True)
-        self._peak_pss = 0
-        self._t0 = time.perf_counter()
+        self._peak_pss, self._peak_by_kind = 0, Counter()
+        self._t0 = self._peak_at = time.perf_counter()
         self._thread.start()
         return self
 
@@ -85,7 +93,9 @@ class ProcessTreeMeter:
         for k, cpu in used.items():
             by_kind[self._kind.get(k, "other")] += cpu
         return Usage(wall_s=wall, cpu_s=sum(used.values()), peak_pss_mb=self._peak_pss / 2**20,
-                     cpu_by_kind=dict(by_kind.most_common()))
+                     cpu_by_kind=dict(by_kind.most_common()),
+                     peak_by_kind={k: round(v) for k, v in sorted(self._peak_by_kind.items())},
+                     peak_at_s=self._peak_at - self._t0)
 
 
 def _kind(p: psutil.Process, root: psutil.Process) -> str:

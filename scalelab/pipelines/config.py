@@ -316,9 +316,10 @@ class OutputConfig(Section):
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     # Documents per block flowing between phases.
     batch_size: PositiveInt = 256
-    # Input per unit of the process phase (a unit is checkpointed as a whole; a stopped build
-    # redoes at most the units that were running).
-    unit_input_mb: PositiveInt = 128
+    # Input per unit of the process phase, uncompressed (a unit is checkpointed as a whole; a
+    # stopped build redoes at most the units that were running). A task holds its unit's documents,
+    # so this, not the size of the input, sets a worker's memory.
+    unit_input_mb: PositiveInt = 32
     # Keep OUT/phase/'s intermediate documents and tokens after a finished build (for debugging).
     keep_phase_data: bool = False
 
@@ -342,7 +343,8 @@ def load_corpus_config(path: str | Path | None, overrides: list[str] | None = No
 
 
 # Settings that may differ on a rerun: they change nothing in the output.
-RESUMABLE_CHANGES = ("output.dir", "output.keep_phase_data", "shards.tokenize_workers")
+# The unit plan is saved when a build starts, and no output depends on it: unit_input_mb too.
+RESUMABLE_CHANGES = ("output.dir", "output.keep_phase_data", "output.unit_input_mb", "shards.tokenize_workers")
 
 
 def output_config(cfg: CorpusConfig) -> dict[str, Any]:

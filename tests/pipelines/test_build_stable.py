@@ -27,7 +27,8 @@ def texts_only(*overrides: str):
 def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
     first = build_corpus(texts_only("shards.scales={5k: 5k, 10k: 10k}"), tmp_path / "a", log=lambda m: None)
     second = build_corpus(texts_only("shards.scales={10k: 10k, 5k: 5k}", "output.dir=elsewhere",
-                                     "output.keep_phase_data=true", "shards.tokenize_workers=1"),
+                                     "output.keep_phase_data=true", "output.unit_input_mb=1",
+                                     "shards.tokenize_workers=1"),
                           tmp_path / "b", log=lambda m: None)
     a, b = tmp_path / "a", tmp_path / "b"
     for name in ("manifest.json", "tokenizer.json"):
@@ -40,6 +41,7 @@ def test_two_builds_give_identical_shards_and_manifest(ray_local, tmp_path):
     assert list(manifest["documents"]) == ["in", "validation", "train", "decontaminated"]
     assert list(manifest["scales"]) == ["5k", "10k"]
     assert "dir" not in manifest["config"]["output"] and "tokenize_workers" not in manifest["config"]["shards"]
+    assert "unit_input_mb" not in manifest["config"]["output"]
     text = (a / "manifest.json").read_text()
     assert str(tmp_path) not in text and "elsewhere" not in text
     assert first.shards.manifest == second.shards.manifest
