@@ -124,13 +124,16 @@ def main() -> None:
         warc = work / f"web-{copies}copies.warc.gz"
         html = write_web_warc(warc, copies) / 1e6
         usage, result = measured_build(warc, work / f"build-{copies}", cores)
-        peaks.append(usage.peak_pss_mb)
+        peaks.append(usage)
         print(f"{copies // args.copies}x{'':<6}{html:>9.0f}{usage.wall_s:>9.1f}{usage.cpu_s:>9.1f}"
               f"{html / (usage.wall_s * cores):>11.2f}{usage.cores_busy(cores):>7.0%}{usage.peak_pss_mb:>13.0f}"
               f"{result.stats.documents_kept:>9}")
         shutil.rmtree(work / f"build-{copies}", ignore_errors=True)
         warc.unlink()
-    print(f"  peak memory {args.scale}x / 1x: {peaks[1] / peaks[0]:.2f} (target <= 1.3)")
+    print(f"  peak memory {args.scale}x / 1x: {peaks[1].peak_pss_mb / peaks[0].peak_pss_mb:.2f} (target <= 1.3)")
+    for scale, usage in zip(("1x", f"{args.scale}x"), peaks):
+        print(f"  {scale}: CPU-s by process {usage.cpu_by_kind}; PSS MB at the peak ({usage.peak_at_s:.0f} s in) "
+              f"{usage.peak_by_kind}")
 
 
 if __name__ == "__main__":

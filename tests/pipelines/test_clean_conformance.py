@@ -93,3 +93,26 @@ def test_the_split_regex_decides_exactly_as_ftfys_regex():
         assert _may_hold_mojibake(text) == expected, repr(text)
         matched += expected
     assert 1000 < matched < 19000  # both answers were exercised
+
+
+def per_line_whitespace(text: str) -> str:
+    """The whitespace rule as first written: each line's runs of spaces made one, the line stripped."""
+    import re
+
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "\n".join(re.sub(r"[^\S\n]+", " ", ln).strip() for ln in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def test_whole_text_whitespace_rule_equals_the_per_line_one(texts):
+    """Collapsing whitespace in passes over the whole text gives what stripping line by line gave, on
+    real pages and on random strings dense in every kind of whitespace."""
+    import random
+
+    cfg = CleanConfig(fix_mojibake=False, unicode_form="none")
+    assert all(Clean(cfg).clean(t) == per_line_whitespace(t) for _, t in texts)
+    pool = list(" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000ab.")
+    rng = random.Random(0)
+    for _ in range(20000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 14)))
+        assert Clean(cfg).clean(text) == per_line_whitespace(text), repr(text)

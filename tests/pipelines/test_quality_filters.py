@@ -206,3 +206,23 @@ def test_vectorized_ngrams_match_the_plain_definition(name):
         assert grams.top_char_fraction(n) == pytest.approx(_reference_top(words, n), abs=1e-12)
     for n in range(5, 11):
         assert grams.duplicate_char_fraction(n) == pytest.approx(_reference_duplicate(words, n), abs=1e-12)
+
+
+def test_long_ngrams_found_from_shorter_ones_match_the_plain_definition():
+    """Repeated n-grams found among the positions where (n-1)-grams repeat equal a full count, on
+    texts dense in repeats, asked in the rules' order, out of order, and with no shorter n known."""
+    import random
+
+    from scalelab.pipelines.steps.gopher_repetition import WordNgrams
+
+    rng = random.Random(0)
+    for trial in range(300):
+        words = [rng.choice("ab cd efg h ij".split()) for _ in range(rng.randint(0, 60))]
+        in_order, alone = WordNgrams(words), WordNgrams(words)
+        for n in (2, 3, 4):
+            assert in_order.top_char_fraction(n) == pytest.approx(_reference_top(words, n) if len(words) >= n else 0.0)
+        for n in (10, 7, 5, 6, 9, 8) if trial % 2 else range(5, 11):
+            expected = _reference_duplicate(words, n) if len(words) >= n else 0.0
+            assert in_order.duplicate_char_fraction(n) == pytest.approx(expected), (words, n)
+        n = rng.randint(5, 10)
+        assert alone.duplicate_char_fraction(n) == pytest.approx(_reference_duplicate(words, n) if len(words) >= n else 0.0)
