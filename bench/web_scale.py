@@ -63,6 +63,7 @@ def measured_build(warc: Path, out: Path, cores: int) -> tuple[Usage, object]:
     """A fresh embedded Ray per build, so idle workers of an earlier build count nowhere."""
     import ray
 
+    shutil.rmtree(out, ignore_errors=True)  # the bench's own folder: a build left by an earlier run would resume
     ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
     meter = ProcessTreeMeter().start()
     try:

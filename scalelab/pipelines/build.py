@@ -29,7 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import ray
@@ -40,7 +42,7 @@ from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, 
 from scalelab.core.config import ConfigError, changed_fields
 from scalelab.core.output_folder import claim
 from scalelab.core.ray_session import cluster_cpus, ensure_ray
-from scalelab.core.storage import Location, read_parquet
+from scalelab.core.storage import Location, parquet_file, read_parquet
 from scalelab.pipelines import build_outputs, exact_dedup
 from scalelab.pipelines.build_status import DRIVER, FINISHED
 from scalelab.pipelines.config import RESUMABLE_CHANGES, CorpusConfig, config_hash
@@ -53,11 +55,11 @@ from scalelab.pipelines.schema import STREAM_SCHEMA, Document, to_stream_table
 from scalelab.pipelines.shards.build_shards import ShardsResult, build_shards
 from scalelab.pipelines.stats import BuildStats, aggregate, stat_rows, write_stats
 from scalelab.pipelines.steps import Step, build_steps, run_steps
-from scalelab.pipelines.unit_plan import plan_units
+from scalelab.pipelines.unit_plan import expected_read_bytes, plan_units
 
 BUILD_KIND = "corpus build"
 BUILD_CONFIG = "build_config.json"
-PROCESS_ROW_GROUP = 1024  # small row groups: each exact-dedup task reads only its partition's
+PROCESS_ROW_GROUP = 1024  # at most; a row group holds one partition's rows (_write_by_partition)
 
 
 @dataclass
@@ -76,7 +78,8 @@ class BuildResult:
 def num_partitions(cfg: CorpusConfig, files: list[InputFile]) -> int:
     if cfg.output.num_partitions != "auto":
         return int(cfg.output.num_partitions)
-    total = sum(f.size for f in files)
+    # Uncompressed, as the unit plan counts it: a partition's documents are what a task holds.
+    total = sum(expected_read_bytes(f) for f in files)
     return max(1, math.ceil(total / (cfg.output.partition_input_mb * 2**20)))
 
 
@@ -192,10 +195,22 @@ def process_unit(unit: dict[str, Any], cfg_json: str, partitions: int, out_dir: 
     table = pa.concat_tables(tables) if tables else STREAM_SCHEMA.empty_table()
     table = table.sort_by([("partition", "ascending"), ("id", "ascending")])
     with atomic_path(phase.output(name)) as tmp:
-        pq.write_table(table, tmp, row_group_size=PROCESS_ROW_GROUP, compression="zstd", write_statistics=True)
+        _write_by_partition(table, tmp)
         maybe_fail("process", name)
     phase.finish(name, documents=table.num_rows)
     return table.num_rows
+
+
+def _write_by_partition(table: pa.Table, path: str) -> None:
+    """Row groups that never span two partitions, so each exact-dedup task reads its own rows and
+    nothing else (its filter skips every other row group by its statistics)."""
+    partitions = table.column("partition").to_numpy()
+    bounds = np.flatnonzero(np.diff(partitions)) + 1
+    with pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True) as writer:
+        for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(partitions)]):
+            writer.write_table(table.slice(start, end - start), row_group_size=PROCESS_ROW_GROUP)
+        if not len(partitions):
+            writer.write_table(table)
 
 
 # ---------------------------------------------------------------------------------- exact
@@ -205,12 +220,32 @@ def exact_unit(unit: dict[str, Any], process_files: list[str], cfg_json: str, ou
     name = unit["name"]
     phase.mark_started(name)
     cfg, _ = _steps_for(cfg_json)
-    group = read_parquet([Location.of(f) for f in process_files], schema=STREAM_SCHEMA,
-                         filters=[("partition", "=", unit["partition"])])
+    group = _partition_rows(process_files, unit["partition"])
     maybe_fail("exact_dedup", name)
     rows = write_partition(group, cfg, out_dir) if group.num_rows else stat_rows([])
     phase.finish(name, rows)
     return group.num_rows
+
+
+def _partition_rows(process_files: list[str], partition: int) -> pa.Table:
+    """One partition's rows of every processed unit, file after file: only the row groups whose
+    statistics admit it are read, so a task holds its partition and one file's share at a time."""
+    tables = []
+    for path in process_files:
+        source = parquet_file(Location.of(path))
+        column = source.schema_arrow.get_field_index("partition")
+        groups = [i for i in range(source.num_row_groups)
+                  if _may_hold(source.metadata.row_group(i).column(column).statistics, partition)]
+        if groups:
+            rows = source.read_row_groups(groups, use_threads=False)
+            tables.append(rows.filter(pc.equal(rows.column("partition"), partition)))
+    return pa.concat_tables(tables).cast(STREAM_SCHEMA) if tables else STREAM_SCHEMA.empty_table()
+
+
+def _may_hold(statistics, partition: int) -> bool:
+    if statistics is None or not statistics.has_min_max:
+        return True
+    return statistics.min <= partition <= statistics.max
 
 
 # ---------------------------------------------------------------------------------- the build

@@ -307,7 +307,8 @@ class ShardsConfig(Section):
 class OutputConfig(Section):
     dir: Optional[str] = None
     # Hash partitions of the final shuffle, and so the number of document files.
-    # "auto": one per `partition_input_mb` of input, so the dedup, rewrite and tokenize tasks grow
+    # "auto": one per `partition_input_mb` of input (uncompressed: a compressed file counts about
+    # four times its size), so the dedup, rewrite and tokenize tasks grow
     # in number (not in size) with the input. Never depends on the cluster size, so outputs are
     # identical whatever the number of workers.
     num_partitions: PartitionCount = "auto"
