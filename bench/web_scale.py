@@ -59,12 +59,15 @@ def side_run(side_python: Path, script: str, *args: str) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measured_build(warc: Path, out: Path, cores: int) -> tuple[Usage, object]:
-    """A fresh embedded Ray per build, so idle workers of an earlier build count nowhere."""
+def measured_build(warc: Path, out: Path, cores: int, object_store_mb: int | None = None) -> tuple[Usage, object]:
+    """A fresh embedded Ray per build, so idle workers of an earlier build count nowhere. Its object
+    store is sized as a cluster's would be (a fixed share of a node); near-dedup's shuffle lives
+    there and spills to disk beyond it."""
     import ray
 
     shutil.rmtree(out, ignore_errors=True)  # the bench's own folder: a build left by an earlier run would resume
-    ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             object_store_memory=object_store_mb * 2**20 if object_store_mb else None)
     meter = ProcessTreeMeter().start()
     try:
         result = build_corpus(corpus_config(warc), out, log=lambda _: None)
@@ -81,6 +84,9 @@ def main() -> None:
     ap.add_argument("--side-venv", type=Path, default=REPO.parent / "side-venv")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--skip-scale", action="store_true", help="only the side-by-side on one copy")
+    ap.add_argument("--object-store-mb", type=int, default=300,
+                    help="Ray's object store per build (0: Ray's default, 30%% of memory, which nothing fills "
+                         "below several GB of input, so memory then grows with the input up to it)")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     work = args.work or Path(tempfile.mkdtemp(prefix="web-scale-"))
@@ -107,7 +113,7 @@ def main() -> None:
     for stage, n, size, sec in bench_stages(corpus_config(one), repeat=1):
         print(f"{stage:<20}{n:>9}{size / 1e6:>9.2f}{sec:>9.2f}{size / 1e6 / sec:>9.2f}")
 
-    usage, result = measured_build(one, work / "build-1copy", cores)
+    usage, result = measured_build(one, work / "build-1copy", cores, args.object_store_mb)
     per_core = html_one / (usage.wall_s * cores)
     print(f"\n3. scalelab's whole build, same WARC, {cores} cores: {usage.wall_s:.1f} s wall, {usage.cpu_s:.1f} CPU-s, "
           f"{html_one / usage.cpu_s:.2f} MB/CPU-s, {per_core:.2f} MB per core-second, cores busy {usage.cores_busy(cores):.0%}")
@@ -118,13 +124,14 @@ def main() -> None:
     if args.skip_scale:
         return
 
-    print(f"\n4. at scale: 1x = {args.copies} copies, {args.scale}x = {args.copies * args.scale} copies")
+    print(f"\n4. at scale: 1x = {args.copies} copies, {args.scale}x = {args.copies * args.scale} copies; "
+          f"object store {args.object_store_mb or 'Ray default'} MB")
     print(f"{'input':<8}{'MB HTML':>9}{'wall s':>9}{'CPU-s':>9}{'MB/core-s':>11}{'busy':>7}{'peak PSS MB':>13}{'kept':>9}")
     peaks = []
     for copies in (args.copies, args.copies * args.scale):
         warc = work / f"web-{copies}copies.warc.gz"
         html = write_web_warc(warc, copies) / 1e6
-        usage, result = measured_build(warc, work / f"build-{copies}", cores)
+        usage, result = measured_build(warc, work / f"build-{copies}", cores, args.object_store_mb)
         peaks.append(usage)
         print(f"{copies // args.copies}x{'':<6}{html:>9.0f}{usage.wall_s:>9.1f}{usage.cpu_s:>9.1f}"
               f"{html / (usage.wall_s * cores):>11.2f}{usage.cores_busy(cores):>7.0%}{usage.peak_pss_mb:>13.0f}"
