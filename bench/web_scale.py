@@ -77,6 +77,10 @@ def measured_build(warc: Path, out: Path, cores: int, object_store_mb: int | Non
     return usage, result
 
 
+def _ratio(rate: float, anchor: float | None) -> str:
+    return f"{rate / anchor:.2f}x" if anchor else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=10, help="copies of the handbook at 1x")
@@ -126,7 +130,8 @@ def main() -> None:
 
     print(f"\n4. at scale: 1x = {args.copies} copies, {args.scale}x = {args.copies * args.scale} copies; "
           f"object store {args.object_store_mb or 'Ray default'} MB")
-    print(f"{'input':<8}{'MB HTML':>9}{'wall s':>9}{'CPU-s':>9}{'MB/core-s':>11}{'busy':>7}{'peak PSS MB':>13}{'kept':>9}")
+    print(f"{'input':<8}{'MB HTML':>9}{'wall s':>9}{'CPU-s':>9}{'MB/core-s':>11}{'busy':>7}{'peak PSS MB':>13}{'kept':>9}"
+          f"{'/datatrove':>12}{'/floor':>8}")
     peaks = []
     for copies in (args.copies, args.copies * args.scale):
         warc = work / f"web-{copies}copies.warc.gz"
@@ -135,7 +140,8 @@ def main() -> None:
         peaks.append(usage)
         print(f"{copies // args.copies}x{'':<6}{html:>9.0f}{usage.wall_s:>9.1f}{usage.cpu_s:>9.1f}"
               f"{html / (usage.wall_s * cores):>11.2f}{usage.cores_busy(cores):>7.0%}{usage.peak_pss_mb:>13.0f}"
-              f"{result.stats.documents_kept:>9}")
+              f"{result.stats.documents_kept:>9}"
+              f"{_ratio(html / (usage.wall_s * cores), dt_rate):>12}{_ratio(html / (usage.wall_s * cores), floor_rate):>8}")
         shutil.rmtree(work / f"build-{copies}", ignore_errors=True)
         warc.unlink()
     print(f"  peak memory {args.scale}x / 1x: {peaks[1].peak_pss_mb / peaks[0].peak_pss_mb:.2f} (target <= 1.3)")
