@@ -250,3 +250,14 @@ def test_cli_fit_metric_notes_and_errors(tmp_path):
     assert res.exit_code == 2 and "list.json: not a fits.json" in res.output
     res = runner.invoke(app, ["scaling", "predict", "--params", "1e9", "--tokens", "1e10", "--fit", str(report)])
     assert res.exit_code == 0, res.output
+
+
+def test_a_fit_and_its_intervals_do_not_depend_on_the_order_of_the_rows():
+    """The bootstrap draws residuals by position: the table's rows (in run-id or finish order) are put
+    in one order first, so the same points give the same constants and intervals however they came."""
+    pts = chinchilla_points(noise=0.01, seed=2)
+    table = pa.table({"params": pts.params, "tokens": pts.tokens, "loss": pts.loss})
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    a = fit(points_from_table(table, "t"), "chinchilla", bootstrap=30)[0]
+    b = fit(points_from_table(shuffled, "t"), "chinchilla", bootstrap=30)[0]
+    assert a.constants == b.constants and a.ci == b.ci and a.ci

@@ -125,8 +125,19 @@ def points_from_table(table: pa.Table, source: str, params: Literal["non_embeddi
     epochs = _column(table, "epochs", source) if "epochs" in cols else np.ones(table.num_rows)
     labels = [str(v) for v in table["run_id"].to_pylist()] if "run_id" in cols \
         else [str(i + 1) for i in range(table.num_rows)]
-    return Points(values["params"], values["tokens"], values["loss"], np.nan_to_num(epochs, nan=1.0),
-                  labels, source, n_kind, mapping["loss"], tuple(notes), family)
+    points = Points(values["params"], values["tokens"], values["loss"], np.nan_to_num(epochs, nan=1.0),
+                    labels, source, n_kind, mapping["loss"], tuple(notes), family)
+    return in_canonical_order(points)
+
+
+def in_canonical_order(points: Points) -> Points:
+    """The points sorted by (N, D, loss, label): a fit and its bootstrap, which draws by position,
+    then depend on the points alone, not on the order of the table's rows (run ids, finish order)."""
+    order = sorted(range(len(points)), key=lambda i: (points.params[i], points.tokens[i], points.loss[i],
+                                                      points.labels[i]))
+    index = np.array(order, dtype=np.int64)
+    return replace(points, params=points.params[index], tokens=points.tokens[index], loss=points.loss[index],
+                   epochs=points.epochs[index], labels=[points.labels[i] for i in order])
 
 
 def _sweep_runs(table: pa.Table, source: str, metric: Metric) -> tuple[pa.Table, str, list[str]]:
