@@ -42,7 +42,7 @@ from scalelab.core.build_units import PHASE_ROOT, BuildError, Phase, run_units, 
 from scalelab.core.config import ConfigError, changed_fields
 from scalelab.core.output_folder import claim
 from scalelab.core.ray_session import cluster_cpus, ensure_ray
-from scalelab.core.storage import Location, parquet_file, read_parquet
+from scalelab.core.storage import Location, parquet_file
 from scalelab.pipelines import build_outputs, exact_dedup
 from scalelab.pipelines.build_status import DRIVER, FINISHED
 from scalelab.pipelines.config import RESUMABLE_CHANGES, CorpusConfig, config_hash
@@ -209,8 +209,6 @@ def _write_by_partition(table: pa.Table, path: str) -> None:
     with pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True) as writer:
         for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(partitions)]):
             writer.write_table(table.slice(start, end - start), row_group_size=PROCESS_ROW_GROUP)
-        if not len(partitions):
-            writer.write_table(table)
 
 
 # ---------------------------------------------------------------------------------- exact

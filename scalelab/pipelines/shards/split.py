@@ -105,25 +105,18 @@ def _split_file(src: str, dst: str, validation_ids: list[str], ngrams: Validatio
     result = FileSplit()
     removed: list[pa.Table] = []
     value_set = pa.array(validation_ids, pa.string())
-    with atomic_path(dst) as tmp:
-        writer = None
-        for batch in parquet_file(Location.of(src)).iter_batches(batch_size=BATCH_ROWS):
+    source = parquet_file(Location.of(src))
+    train_schema = pa.schema([source.schema_arrow.field(name) for name in TRAIN_COLUMNS])
+    with atomic_path(dst) as tmp, pq.ParquetWriter(tmp, train_schema, compression="zstd") as writer:
+        for batch in source.iter_batches(batch_size=BATCH_ROWS):
             marked = _mark(pa.Table.from_batches([batch]), value_set, ngrams, cfg)
-            for split in SPLITS:
-                rows = marked.filter(pc.equal(marked.column("split"), split))
+            by_split = {split: marked.filter(pc.equal(marked.column("split"), split)) for split in SPLITS}
+            for split, rows in by_split.items():
                 result.documents[split] += rows.num_rows
                 result.tokens[split] += pc.sum(rows.column("n_tokens")).as_py() or 0
                 result.overlapping[split] += pc.sum(rows.column("overlapping")).as_py() or 0
-            removed.append(marked.filter(pc.equal(marked.column("split"), "decontaminated"))
-                           .select(REMOVED_SCHEMA.names).cast(REMOVED_SCHEMA))
-            train = marked.filter(pc.equal(marked.column("split"), "train")).select(TRAIN_COLUMNS)
-            writer = writer or pq.ParquetWriter(tmp, train.schema, compression="zstd")
-            writer.write_table(train, row_group_size=BATCH_ROWS)
-        if writer is None:  # an empty token file still gives a (empty) training file
-            writer = pq.ParquetWriter(tmp, pa.schema([("key", pa.uint64()), ("id", pa.string()),
-                                                      ("lang", pa.string()),
-                                                      ("tokens", pa.large_list(pa.uint32()))]))
-        writer.close()
+            removed.append(by_split["decontaminated"].select(REMOVED_SCHEMA.names).cast(REMOVED_SCHEMA))
+            writer.write_table(by_split["train"].select(TRAIN_COLUMNS), row_group_size=BATCH_ROWS)
     result.removed = pa.concat_tables(removed) if removed else REMOVED_SCHEMA.empty_table()
     return result
 
